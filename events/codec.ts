@@ -1,0 +1,323 @@
+/*
+ * codec.ts: trace format v1 in and out. Parsing turns one JSON line into a typed
+ * Entry (or a TraceError naming line and field); resolving turns an Entry into an
+ * Input by substituting bound variables; matching compares an Outcome with the
+ * entry's `expect`, binding unbound variables. Printing gives the canonical line, and
+ * parse(print(e)) equals e. Nothing here throws on bad input: errors are values.
+ */
+import { isErrno } from './errno.js';
+import { isVarRef, parseFieldValue, parseInteger, printFieldValue, zeroOf, type FieldKind, type FieldValue, type VarRef } from './fields.js';
+import { OPS, OP_ALIASES, isOpName, type OpName, type OpSchema } from './ops.js';
+import type { Entry, Expect, ExpectValue, Input, IoctlArgs, Raw, TraceHeader } from './entry.js';
+import { printOut, type Outcome, type OutScalar, type OutValue } from './outcome.js';
+
+export const SUPPORTED_VERSIONS = [1] as const;
+export const FAULT_KINDS = ['blocked', 'not_present', 'permission'] as const;
+
+export interface TraceError {
+  readonly traceError: true;
+  readonly line: number;
+  readonly field?: string;
+  readonly message: string;
+}
+export function traceError(line: number, message: string, field?: string): TraceError {
+  return field === undefined ? { traceError: true, line, message } : { traceError: true, line, field, message };
+}
+export function isTraceError(x: unknown): x is TraceError {
+  return typeof x === 'object' && x !== null && (x as TraceError).traceError === true;
+}
+
+/** Is this raw line a comment or blank (skipped, but counted in line numbers)? */
+export function isSkippable(text: string): boolean {
+  const t = text.trimStart();
+  return t === '' || t.startsWith('#');
+}
+
+function parseJson(text: string, line: number): Record<string, unknown> | TraceError {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return traceError(line, `malformed JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'a line must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+export function parseHeaderLine(text: string, line: number): TraceHeader | TraceError {
+  const o = parseJson(text, line);
+  if (isTraceError(o)) return o;
+  for (const k of Object.keys(o))
+    if (!['trace', 'version', 'platform', 'meta'].includes(k)) return traceError(line, `unknown header field "${k}"`, k);
+  if (o.trace !== 'iommufd') return traceError(line, 'the header must say "trace": "iommufd"', 'trace');
+  if (!(SUPPORTED_VERSIONS as readonly unknown[]).includes(o.version))
+    return traceError(line, `unsupported trace version ${JSON.stringify(o.version)} (supported: ${SUPPORTED_VERSIONS.join(', ')})`, 'version');
+  const p = o.platform;
+  if (typeof p !== 'string' && (typeof p !== 'object' || p === null || Array.isArray(p)))
+    return traceError(line, 'platform must be a built-in name or an inline platform object', 'platform');
+  return { trace: 'iommufd', version: 1, platform: p as TraceHeader['platform'], meta: o.meta ?? null, line };
+}
+
+function parseVar(v: unknown): VarRef | null {
+  return typeof v === 'string' && v.startsWith('$') && v.length > 1 ? { var: v } : null;
+}
+
+function parseRaw(kind: FieldKind, v: unknown): Raw | string {
+  const ref = parseVar(v);
+  if (ref) return ref;
+  const r = parseFieldValue(kind, v);
+  return r.ok ? r.value : r.message;
+}
+
+const ENTRY_KEYS = new Set(['op', 'pid', 'expect', 'note']);
+
+export function parseEntryLine(text: string, line: number): Entry | TraceError {
+  const o = parseJson(text, line);
+  if (isTraceError(o)) return o;
+  return parseEntry(o, line);
+}
+
+export function parseEntry(o: Record<string, unknown>, line: number): Entry | TraceError {
+  const written = o.op;
+  if (typeof written !== 'string') return traceError(line, 'every entry needs "op" (a string)', 'op');
+  const name = isOpName(written) ? written : OP_ALIASES[written];
+  if (!name) return traceError(line, `unknown op "${written}"`, 'op');
+  const schema: OpSchema = OPS[name];
+  const sizeKey = schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size';
+
+  let pid: number | VarRef = 1;
+  if (o.pid !== undefined) {
+    const p = parseRaw({ k: 'int', bits: 32, signed: false }, o.pid);
+    if (typeof p === 'string') return traceError(line, `pid: ${p}`, 'pid');
+    pid = isVarRef(p) ? p : (p as number);
+  }
+  const fields: Record<string, Raw> = {};
+  const ioctl: { size?: Raw; trailing?: Uint8Array; argpNull?: boolean } = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (ENTRY_KEYS.has(k)) continue;
+    const f = schema.fields[k];
+    if (f) {
+      const r = parseRaw(f.kind, v);
+      if (typeof r === 'string') return traceError(line, `${k}: ${r}`, k);
+      fields[k] = r;
+    } else if (schema.ioctl && k === sizeKey) {
+      const r = parseRaw({ k: 'int', bits: 32, signed: false }, v);
+      if (typeof r === 'string') return traceError(line, `${k}: ${r}`, k);
+      ioctl.size = r;
+    } else if (schema.ioctl && k === 'trailing') {
+      const r = parseFieldValue({ k: 'hex' }, v);
+      if (!r.ok) return traceError(line, `trailing: ${r.message}`, k);
+      ioctl.trailing = r.value as Uint8Array;
+    } else if (schema.ioctl && k === 'argp') {
+      if (v !== null) return traceError(line, 'argp may only be null (a NULL argument pointer)', k);
+      ioctl.argpNull = true;
+    } else {
+      return traceError(line, `unknown field "${k}" for ${name}`, k);
+    }
+  }
+  for (const [k, f] of Object.entries(schema.fields))
+    if (f.required && fields[k] === undefined) return traceError(line, `${name} needs "${k}"`, k);
+
+  let expect: Expect | undefined;
+  if (o.expect !== undefined) {
+    const e = parseExpect(o.expect, schema, line);
+    if (isTraceError(e)) return e;
+    expect = e;
+  }
+  if (o.note !== undefined && typeof o.note !== 'string') return traceError(line, 'note must be a string', 'note');
+  const entry: Entry = {
+    line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs,
+    ...(expect ? { expect } : {}),
+    ...(typeof o.note === 'string' ? { note: o.note } : {}),
+  };
+  return entry;
+}
+
+function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | TraceError {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'expect must be an object', 'expect');
+  const o = v as Record<string, unknown>;
+  const out: Record<string, ExpectValue> = {};
+  const outFields = () => {
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'ok' || k === 'errno') continue;
+      if (!schema.out.includes(k))
+        return traceError(line, `expect: "${k}" is not an output of this op (outputs: ${schema.out.join(', ') || 'none'})`, `expect.${k}`);
+      out[k] = parseVar(x) ?? x;
+    }
+    return null;
+  };
+  if (o.ok !== undefined) {
+    if (o.ok !== true) return traceError(line, 'expect.ok must be true', 'expect.ok');
+    if (o.errno !== undefined) return traceError(line, 'expect has both ok and errno', 'expect');
+    const e = outFields();
+    return e ?? { kind: 'ok', out };
+  }
+  if (o.errno !== undefined) {
+    if (typeof o.errno !== 'string' || !isErrno(o.errno)) return traceError(line, `expect.errno: unknown errno ${JSON.stringify(o.errno)}`, 'expect.errno');
+    const errno = o.errno;
+    const e = outFields();
+    return e ?? { kind: 'errno', errno, out };
+  }
+  const keys = Object.keys(o);
+  if (o.pending !== undefined) {
+    if (o.pending !== true || keys.length !== 1) return traceError(line, 'expect.pending must be true and alone', 'expect.pending');
+    return { kind: 'pending' };
+  }
+  if (o.fault !== undefined) {
+    if (typeof o.fault !== 'string' || !(FAULT_KINDS as readonly string[]).includes(o.fault) || keys.length !== 1)
+      return traceError(line, `expect.fault must be one of ${FAULT_KINDS.join(', ')}`, 'expect.fault');
+    return { kind: 'fault', fault: o.fault };
+  }
+  return traceError(line, 'expect needs one of ok, errno, pending, fault', 'expect');
+}
+
+/** Variable bindings made by `expect` outcomes during a replay. */
+export type Bindings = Map<string, OutValue>;
+
+function resolveValue(kind: FieldKind, raw: Raw, vars: Bindings): FieldValue | string {
+  if (!isVarRef(raw)) return raw;
+  const b = vars.get(raw.var);
+  if (b === undefined) return `variable ${raw.var} is not bound (bind it in an earlier expect)`;
+  if (Array.isArray(b)) return `variable ${raw.var} holds an array`;
+  const r = parseFieldValue(kind, typeof b === 'bigint' ? `0x${b.toString(16)}` : b);
+  return r.ok ? r.value : `${raw.var}: ${r.message}`;
+}
+
+/** Substitutes variables and fills absent fields with zero. */
+export function resolveEntry(e: Entry, vars: Bindings): Input | TraceError {
+  const schema: OpSchema = OPS[e.op];
+  const f: Record<string, FieldValue> = {};
+  const given = new Set<string>();
+  for (const [k, field] of Object.entries(schema.fields)) {
+    const raw = e.fields[k];
+    if (raw === undefined) {
+      f[k] = zeroOf(field.kind);
+      continue;
+    }
+    const v = resolveValue(field.kind, raw, vars);
+    if (typeof v === 'string' && isVarRef(raw)) return traceError(e.line, v, k);
+    f[k] = v;
+    given.add(k);
+  }
+  let pid = 1;
+  if (isVarRef(e.pid)) {
+    const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.pid, vars);
+    if (typeof v === 'string') return traceError(e.line, v, 'pid');
+    pid = v as number;
+  } else pid = e.pid;
+  let size = schema.ioctl ? schema.ioctl.size : 0;
+  if (e.ioctl.size !== undefined) {
+    const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.ioctl.size, vars);
+    if (typeof v === 'string') return traceError(e.line, v, schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size');
+    size = v as number;
+  }
+  const trailing = e.ioctl.trailing ?? null;
+  if (trailing && e.ioctl.size === undefined) size += trailing.length;
+  return { op: e.op, pid, f, given, size, trailing, argpNull: e.ioctl.argpNull === true } as unknown as Input;
+}
+
+function sameValue(expected: unknown, actual: OutValue): boolean {
+  if (typeof actual === 'bigint' || typeof actual === 'number') {
+    const n = parseInteger(expected);
+    return typeof n !== 'string' && n === BigInt(actual);
+  }
+  if (typeof actual === 'string') return expected === actual;
+  if (!Array.isArray(expected) || expected.length !== actual.length) return false;
+  return actual.every((rec, i) => {
+    const ex = expected[i] as Record<string, unknown> | undefined;
+    if (typeof ex !== 'object' || ex === null) return false;
+    return Object.entries(rec).every(([k, x]) => ex[k] === undefined || sameValue(ex[k], x as OutScalar))
+      && Object.keys(ex).every((k) => k in rec);
+  });
+}
+
+export interface Match {
+  readonly diverged: boolean;
+  /** What differed, in words (empty when it matched). */
+  readonly detail: string;
+}
+
+/** Compares an outcome with an expect, binding unbound variables into `vars`. */
+export function matchExpect(expect: Expect, outcome: Outcome, vars: Bindings): Match {
+  const kindOf = (x: Expect | Outcome) => x.kind;
+  if (kindOf(expect) !== kindOf(outcome)) return { diverged: true, detail: `expected ${expect.kind}, got ${outcome.kind}` };
+  if (expect.kind === 'errno' && outcome.kind === 'errno' && expect.errno !== outcome.errno)
+    return { diverged: true, detail: `expected ${expect.errno}, got ${outcome.errno}` };
+  if (expect.kind === 'fault' && outcome.kind === 'fault' && expect.fault !== outcome.fault)
+    return { diverged: true, detail: `expected fault ${expect.fault}, got ${outcome.fault}` };
+  if ((expect.kind === 'ok' || expect.kind === 'errno') && (outcome.kind === 'ok' || outcome.kind === 'errno')) {
+    const newly: [string, OutValue][] = [];
+    for (const [k, ev] of Object.entries(expect.out)) {
+      const actual = outcome.out[k];
+      if (actual === undefined) return { diverged: true, detail: `output ${k} was not produced` };
+      if (isVarRef(ev)) {
+        const bound = vars.get(ev.var) ?? newly.find(([n]) => n === ev.var)?.[1];
+        if (bound === undefined) newly.push([ev.var, actual]);
+        else if (!sameValue(printOut(bound), actual))
+          return { diverged: true, detail: `${k}: ${ev.var} is ${JSON.stringify(printOut(bound))}, got ${JSON.stringify(printOut(actual))}` };
+      } else if (!sameValue(ev, actual)) {
+        return { diverged: true, detail: `${k}: expected ${JSON.stringify(ev)}, got ${JSON.stringify(printOut(actual))}` };
+      }
+    }
+    for (const [n, v] of newly) vars.set(n, v);
+  }
+  return { diverged: false, detail: '' };
+}
+
+/** The expect that records an outcome exactly (for generated traces and fixtures). */
+export function expectOf(o: Outcome, keep?: readonly string[]): Record<string, unknown> {
+  switch (o.kind) {
+    case 'ok':
+    case 'errno': {
+      const base: Record<string, unknown> = o.kind === 'ok' ? { ok: true } : { errno: o.errno };
+      for (const [k, v] of Object.entries(o.out)) if (!keep || keep.includes(k)) base[k] = printOut(v);
+      return base;
+    }
+    case 'pending':
+      return { pending: true };
+    case 'fault':
+      return { fault: o.fault };
+  }
+}
+
+function printRaw(kind: FieldKind, v: Raw): unknown {
+  return isVarRef(v) ? v.var : printFieldValue(kind, v);
+}
+
+export function printHeader(h: Omit<TraceHeader, 'line'>): string {
+  return JSON.stringify({ trace: h.trace, version: h.version, platform: h.platform, ...(h.meta !== null && h.meta !== undefined ? { meta: h.meta } : {}) });
+}
+
+/** The canonical line of an entry: op, pid (when not 1), fields in schema order, ioctl args, expect, note. */
+export function printEntry(e: Entry): string {
+  const schema: OpSchema = OPS[e.op];
+  const o: Record<string, unknown> = { op: e.opWritten };
+  if (isVarRef(e.pid) || e.pid !== 1) o.pid = isVarRef(e.pid) ? e.pid.var : e.pid;
+  for (const [k, f] of Object.entries(schema.fields)) {
+    const v = e.fields[k];
+    if (v !== undefined) o[k] = printRaw(f.kind, v);
+  }
+  if (e.ioctl.size !== undefined) o[schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size'] = printRaw({ k: 'int', bits: 32, signed: false }, e.ioctl.size);
+  if (e.ioctl.trailing) o.trailing = printFieldValue({ k: 'hex' }, e.ioctl.trailing);
+  if (e.ioctl.argpNull) o.argp = null;
+  if (e.expect) o.expect = printExpect(e.expect);
+  if (e.note !== undefined) o.note = e.note;
+  return JSON.stringify(o);
+}
+
+function printExpect(x: Expect): unknown {
+  const outs = (out: Readonly<Record<string, ExpectValue>>) =>
+    Object.fromEntries(Object.entries(out).map(([k, v]) => [k, isVarRef(v) ? v.var : v]));
+  switch (x.kind) {
+    case 'ok':
+      return { ok: true, ...outs(x.out) };
+    case 'errno':
+      return { errno: x.errno, ...outs(x.out) };
+    case 'pending':
+      return { pending: true };
+    case 'fault':
+      return { fault: x.fault };
+  }
+}
+
+export type { OpName };
