@@ -188,7 +188,8 @@ function* walkKids<V>(node: Kid<V>): Generator<Leaf<V>> {
 
 export class PMap<V> {
   private constructor(
-    private readonly root: Branch<V>,
+    /** @internal HAMT root; public only so structural types (immer Draft) stay compatible. */
+    readonly root: Branch<V>,
     readonly size: number,
   ) {}
 

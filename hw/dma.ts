@@ -1,0 +1,180 @@
+// DMA through a unit: context entry, then every byte of the range translated leaf by
+// leaf through the IOTLB (filled on miss by a page walk), with the permission checked
+// per leaf. The result is exactly what the hardware structures allow: a stale IOTLB
+// entry is used as-is. Invariants: a DMA that hits the IOTLB everywhere and changes no
+// dirty bit returns the very same HwState object (the hot path allocates no state);
+// a fault stops the DMA at its first faulting byte, keeping earlier fills and dirty
+// bits, and appends one record to the unit's fault log.
+
+import { READ, WRITE } from './format.js';
+import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
+import { PageTable, leafAt } from './pagetable.js';
+import { markDirty } from './ptiter.js';
+import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, getDomain, getUnit, withUnit } from './state.js';
+
+export interface DmaSegment {
+  iova: bigint;
+  pa: bigint;
+  length: bigint;
+}
+
+export type DmaResult =
+  | { ok: true; pa: bigint; segments: DmaSegment[] }
+  | { ok: false; fault: FaultKind; iova: bigint; reason: string };
+
+export type DmaDir = 'read' | 'write';
+
+const TWO53 = 2 ** 53;
+
+/** Segments kept as numbers while translating: pa as (granule, byte offset) pairs. */
+class SegAcc {
+  iovas: number[] = [];
+  paG: number[] = [];
+  paOff: number[] = [];
+  lens: number[] = [];
+}
+
+function toBig(paG: number, off: number, g: number): bigint {
+  const n = paG * 2 ** g + off;
+  return n < TWO53 ? BigInt(n) : (BigInt(paG) << BigInt(g)) + BigInt(off);
+}
+
+function fail(hw: HwState, unit: Unit, rid: string, domain: number | null, dir: DmaDir, fault: FaultKind, iova: bigint, reason: string): { hw: HwState; result: DmaResult } {
+  const rec: FaultRecord = Object.freeze({ seq: unit.faults.count, unit: unit.name, rid, domain, dir, fault, iova, reason });
+  const log = new FaultLog(rec, unit.faults, unit.faults.count + 1);
+  const u = new Unit(unit.name, unit.format, unit.contexts, unit.iotlb, log);
+  return { hw: withUnit(hw, u), result: { ok: false, fault, iova, reason } };
+}
+
+export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, length: bigint, dir: DmaDir): { hw: HwState; result: DmaResult } {
+  if (length <= 0n || iova < 0n || iova >= 1n << 64n) throw new Error(`bad DMA range 0x${iova.toString(16)}+${length}`);
+  let unit = getUnit(hw, unitName);
+  const ctx = unit.contexts.get(rid);
+  if (ctx === undefined || ctx.kind === 'blocked') {
+    const why = ctx === undefined ? `no context entry for ${rid}` : `context of ${rid} is blocked`;
+    return fail(hw, unit, rid, null, dir, 'blocked', iova, why);
+  }
+  const did = ctx.domain;
+  const f = unit.format;
+  const gs = f.granuleShift;
+  const G = 2 ** gs;
+  const top = 2 ** f.iovaBits;
+  // Mixed bigint/number comparisons allocate nothing; below top every address is exact.
+  if (iova >= top) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
+  const a = Number(iova);
+  const beyond = length > top - a;
+  const end = beyond ? top : a + Number(length);
+  const need = dir === 'write' ? WRITE : READ;
+  let domain: Domain | undefined;
+  let tlb: Iotlb = unit.iotlb;
+  let pt: PageTable | null = null;
+  const spans = f.spans;
+  const segs = new SegAcc();
+  let cur = a;
+  let faulted: { kind: FaultKind; at: number; reason: string } | undefined;
+  while (cur < end) {
+    const page = Math.floor(cur / G);
+    let e: TlbEntry | undefined = tlbLookup(tlb, did, page, spans);
+    if (e === undefined) {
+      domain ??= getDomain(hw, did);
+      pt ??= domain.pt;
+      if (pt === null) {
+        faulted = { kind: 'blocked', at: cur, reason: `domain ${did} is blocking` };
+        break;
+      }
+      const leaf = leafAt(pt, page);
+      if (leaf === undefined) {
+        faulted = { kind: 'not_present', at: cur, reason: `no translation in domain ${did}` };
+        break;
+      }
+      const span = spans[leaf.depth]!;
+      const r = tlbFill(tlb, did, leaf.depth, page - (page % span), span, leaf.pfn, leaf.prot & (READ | WRITE));
+      tlb = r.tlb;
+      e = r.entry;
+    }
+    if ((e.prot & need) === 0) {
+      faulted = { kind: 'permission', at: cur, reason: `${dir} denied by prot ${e.prot} in domain ${did}` };
+      break;
+    }
+    const leafStart = e.iovaBase * G;
+    const leafEnd = leafStart + e.span * G;
+    const chunkEnd = leafEnd < end ? leafEnd : end;
+    const off = cur - leafStart;
+    const offG = Math.floor(off / G);
+    const n = segs.lens.length;
+    // Later chunks start on a leaf boundary (offset 0): contiguous if pa granules meet.
+    if (n > 0 && segs.paG[n - 1]! + (segs.paOff[n - 1]! + segs.lens[n - 1]!) / G === e.pfn && off === 0) {
+      segs.lens[n - 1]! += chunkEnd - cur;
+    } else {
+      segs.iovas.push(cur);
+      segs.paG.push(e.pfn + offG);
+      segs.paOff.push(off - offG * G);
+      segs.lens.push(chunkEnd - cur);
+    }
+    if (need === WRITE) {
+      domain ??= getDomain(hw, did);
+      if (domain.dirtyTracking) {
+        pt ??= domain.pt;
+        if (pt) pt = markDirty(pt, page);
+      }
+    }
+    cur = chunkEnd;
+  }
+  if (!faulted && beyond) faulted = { kind: 'not_present', at: top, reason: `iova beyond ${f.iovaBits}-bit ${f.name} reach` };
+  // Publish side effects (fills, dirty bits) whether or not the DMA faulted later on.
+  let out = hw;
+  if (domain && pt && pt !== domain.pt) {
+    out = new HwState(out.units, out.domains.set(did, new Domain(domain.id, domain.unit, domain.kind, pt, domain.dirtyTracking)), out.nextDomain);
+  }
+  if (tlb !== unit.iotlb) {
+    unit = new Unit(unit.name, f, unit.contexts, tlb, unit.faults);
+    out = withUnit(out, unit);
+  }
+  if (faulted) {
+    const at = faulted.at === a ? iova : BigInt(faulted.at);
+    return fail(out, unit, rid, did, dir, faulted.kind, at, `${faulted.reason} at iova 0x${at.toString(16)}`);
+  }
+  const segments: DmaSegment[] = [];
+  for (let i = 0; i < segs.lens.length; i++) {
+    const len = segs.lens[i]!;
+    segments.push({
+      iova: i === 0 ? iova : BigInt(segs.iovas[i]!),
+      pa: toBig(segs.paG[i]!, segs.paOff[i]!, gs),
+      length: i === 0 && len === end - a ? length : BigInt(len),
+    });
+  }
+  return { hw: out, result: { ok: true, pa: segments[0]!.pa, segments } };
+}
+
+/** IOTLB invalidation as the caller (the driver model) issues it: all / domain / range. */
+export function invalidate(hw: HwState, unitName: string, scope: { domain?: number; iova?: bigint; length?: bigint } = {}): HwState {
+  const unit = getUnit(hw, unitName);
+  if ((scope.iova !== undefined || scope.length !== undefined) && scope.domain === undefined) {
+    throw new Error('range invalidation needs a domain');
+  }
+  let start: number | undefined;
+  let end: number | undefined;
+  if (scope.iova !== undefined) {
+    const gs = BigInt(unit.format.granuleShift);
+    const last = scope.length === undefined ? (1n << 64n) - 1n : scope.iova + scope.length - 1n;
+    if (scope.length !== undefined && scope.length <= 0n) return hw;
+    start = Number(scope.iova >> gs);
+    end = Number(last >> gs) + 1;
+  }
+  const tlb = tlbInvalidate(unit.iotlb, { domain: scope.domain, start, end });
+  if (tlb === unit.iotlb) return hw;
+  return withUnit(hw, new Unit(unit.name, unit.format, unit.contexts, tlb, unit.faults));
+}
+
+/** The unit's fault log, oldest first. */
+export function faultLog(hw: HwState, unitName: string): FaultRecord[] {
+  const out: FaultRecord[] = [];
+  for (let l: FaultLog | null = getUnit(hw, unitName).faults; l && l.record; l = l.older) out.push(l.record);
+  return out.reverse();
+}
+
+export function clearFaults(hw: HwState, unitName: string): HwState {
+  const u = getUnit(hw, unitName);
+  if (u.faults.count === 0) return hw;
+  return withUnit(hw, new Unit(u.name, u.format, u.contexts, u.iotlb, new FaultLog(null, null, 0)));
+}

@@ -1,0 +1,41 @@
+// Public face of hw/: the ground truth of DMA isolation. A device reaches exactly what
+// the hardware structures modelled here translate (context entry, IOTLB, page table).
+// Other folders import only from this file. Everything exported is immutable: every
+// operation returns a new value and leaves the old one valid (time travel keeps them).
+
+export { READ, WRITE, DIRTY, RW, FORMATS, VTD_SL, ARM_LPAE_S2, MOCK } from './format.js';
+export type { FormatName, PtFormat } from './format.js';
+
+export { PageTable, PtNode, PtLeaf, emptyTable, map, unmap, walk, stats } from './pagetable.js';
+export type { PtCounters, WalkResult, PtStats } from './pagetable.js';
+export { runs, readDirty, dirtyChunks, clearAllDirty } from './ptiter.js';
+export type { PtRun, DirtyRange } from './ptiter.js';
+export { depthsForSizes } from './format.js';
+
+export { DEFAULT_IOTLB_CAPACITY } from './iotlb.js';
+
+export {
+  HwState,
+  Unit,
+  Domain,
+  FaultLog,
+  EMPTY_HW,
+  addUnit,
+  allocDomain,
+  freeDomain,
+  setContext,
+  contextOf,
+  domainMap,
+  domainUnmap,
+  setDirtyTracking,
+  domainReadDirty,
+  getUnit,
+  getDomain,
+} from './state.js';
+export type { ContextEntry, FaultKind, FaultRecord, DomainKind, DomainOptions } from './state.js';
+
+export { dma, invalidate, faultLog, clearFaults } from './dma.js';
+export type { DmaResult, DmaSegment, DmaDir } from './dma.js';
+
+export { iotlbConsistent, iotlbContents, domainRuns, domainWalk, domainStats } from './checks.js';
+export type { TlbDisagreement, TlbView } from './checks.js';

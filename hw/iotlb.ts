@@ -1,0 +1,127 @@
+// Per-unit IOTLB: a bounded, persistent cache of leaf translations tagged by domain,
+// keyed by (domain, leaf-size-aligned IOVA page, leaf depth). Filled only by translation
+// misses, emptied only by explicit invalidation or by eviction when full; it never
+// looks at page tables, so an unmap without invalidation leaves stale entries that a
+// later DMA will hit (intentionally: that is what property tests must catch).
+// Eviction is FIFO by insertion order (oldest fill goes first), deterministic by a
+// per-IOTLB sequence number. Invariant: `entries` and `fifo` hold exactly the same set
+// of entries; size = entries.size <= capacity; all seq numbers of live entries >= head.
+
+import { PMap } from './pmap.js';
+
+export const DEFAULT_IOTLB_CAPACITY = 1024;
+
+export class TlbEntry {
+  constructor(
+    readonly domain: number,
+    /** Depth of the cached leaf in its page table. */
+    readonly depth: number,
+    /** First IOVA granule the entry translates (aligned to span). */
+    readonly iovaBase: number,
+    /** Leaf size in granules. */
+    readonly span: number,
+    /** Physical granule of iovaBase. */
+    readonly pfn: number,
+    /** READ|WRITE as cached at fill time (DIRTY stripped). */
+    readonly prot: number,
+    /** Fill order, for FIFO eviction. */
+    readonly seq: number,
+  ) {}
+}
+
+/** Composite key: leaf-size page number and depth, < 2^41 for any 48-bit IOVA. */
+const keyOf = (iovaBase: number, span: number, depth: number): number => (iovaBase / span) * 8 + depth;
+
+export class Iotlb {
+  constructor(
+    readonly capacity: number,
+    readonly entries: PMap<TlbEntry>,
+    readonly fifo: PMap<TlbEntry>,
+    readonly head: number,
+    readonly nextSeq: number,
+    /** Depths that may have entries (superset); trims lookup probes. */
+    readonly depthMask: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+export function emptyIotlb(capacity = DEFAULT_IOTLB_CAPACITY): Iotlb {
+  if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`bad IOTLB capacity ${capacity}`);
+  return new Iotlb(capacity, PMap.empty(), PMap.empty(), 0, 0, 0);
+}
+
+/** Entry translating granule `page` of `domain`, probing each leaf depth. Allocation-free. */
+export function tlbLookup(tlb: Iotlb, domain: number, page: number, spans: readonly number[]): TlbEntry | undefined {
+  let mask = tlb.depthMask;
+  for (let d = spans.length - 1; mask !== 0 && d >= 0; d--) {
+    const bit = 1 << d;
+    if ((mask & bit) === 0) continue;
+    mask &= ~bit;
+    const span = spans[d]!;
+    const base = page - (page % span);
+    const e = tlb.entries.get(domain, keyOf(base, span, d));
+    if (e !== undefined) return e;
+  }
+  return undefined;
+}
+
+function remove(tlb: Iotlb, e: TlbEntry): Iotlb {
+  return new Iotlb(
+    tlb.capacity,
+    tlb.entries.delete(e.domain, keyOf(e.iovaBase, e.span, e.depth)),
+    tlb.fifo.delete(e.seq),
+    tlb.head,
+    tlb.nextSeq,
+    tlb.depthMask,
+  );
+}
+
+/** Caches a leaf translation after a miss, evicting the oldest fill when full. */
+export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: number, span: number, pfn: number, prot: number): { tlb: Iotlb; entry: TlbEntry } {
+  let t = tlb;
+  if (t.size >= t.capacity) {
+    let head = t.head;
+    let victim: TlbEntry | undefined;
+    while ((victim = t.fifo.get(head)) === undefined) head++;
+    t = remove(t, victim);
+    t = new Iotlb(t.capacity, t.entries, t.fifo, head + 1, t.nextSeq, t.depthMask);
+  }
+  const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, t.nextSeq);
+  const next = new Iotlb(
+    t.capacity,
+    t.entries.set2(domain, keyOf(iovaBase, span, depth), entry),
+    t.fifo.set(entry.seq, entry),
+    t.head,
+    t.nextSeq + 1,
+    t.depthMask | (1 << depth),
+  );
+  return { tlb: next, entry };
+}
+
+/** Invalidation scope, in granules. No domain: everything. No range: the whole domain. */
+export interface TlbScope {
+  domain?: number;
+  start?: number;
+  end?: number;
+}
+
+export function tlbInvalidate(tlb: Iotlb, scope: TlbScope): Iotlb {
+  if (scope.domain === undefined) {
+    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), PMap.empty(), tlb.nextSeq, tlb.nextSeq, 0);
+  }
+  const start = scope.start ?? 0;
+  const end = scope.end ?? Infinity;
+  let t = tlb;
+  for (const e of tlb.entries.values()) {
+    if (e.domain === scope.domain && e.iovaBase < end && e.iovaBase + e.span > start) t = remove(t, e);
+  }
+  return t;
+}
+
+/** All entries in a stable order: domain, then IOVA, then depth. */
+export function tlbEntries(tlb: Iotlb): TlbEntry[] {
+  return [...tlb.entries.values()].sort((a, b) => a.domain - b.domain || a.iovaBase - b.iovaBase || a.depth - b.depth);
+}
