@@ -38,9 +38,10 @@ export interface OpSchema<F extends Fields = Fields> {
 }
 
 const op = <F extends Fields>(doc: string, fields: F, out: readonly string[] = []): OpSchema<F> => ({ doc, fields, out });
-const iommufd = <F extends Fields>(nr: number, size: number, minSize: number, doc: string, fields: F, out: readonly string[] = []): OpSchema<F> =>
+type IoctlSchema<F extends Fields> = OpSchema<F> & { readonly ioctl: IoctlInfo };
+const iommufd = <F extends Fields>(nr: number, size: number, minSize: number, doc: string, fields: F, out: readonly string[] = []): IoctlSchema<F> =>
   ({ doc, fields, out, ioctl: { on: 'iommufd', nr, size, minSize } });
-const vfio = <F extends Fields>(nr: number, size: number, minSize: number, doc: string, fields: F, out: readonly string[] = []): OpSchema<F> =>
+const vfio = <F extends Fields>(nr: number, size: number, minSize: number, doc: string, fields: F, out: readonly string[] = []): IoctlSchema<F> =>
   ({ doc, fields, out, ioctl: { on: 'vfio-device', nr, size, minSize } });
 
 export const IOAS_MAP_FLAGS = { FIXED_IOVA: 1, WRITEABLE: 2, READABLE: 4 } as const;
@@ -61,7 +62,7 @@ export const DEVICE_FLAGS = [
   'NO_ENFORCE_COHERENCY', // lacks IOMMU_CAP_ENFORCE_CACHE_COHERENCY (no snoop control)
   'UNSAFE_MSI', // no MSI isolation: bind fails EPERM (allow_unsafe_interrupts off)
   'REQUIRE_DIRECT', // has an IOMMU_RESV_DIRECT region: cannot be user-owned (EINVAL)
-  'DIRTY_TRACKING', // IOMMU_CAP_DIRTY_TRACKING
+  'NO_DIRTY_TRACKING', // the IOMMU path lacks IOMMU_CAP_DIRTY_TRACKING
   'HUGE_IOVA', // selftest mock: 1 MiB IO pages
   'PASID', // PASID capable
   'EMULATED', // an mdev-style emulated device: bind creates an ACCESS

@@ -1,0 +1,82 @@
+/*
+ * ctx.ts: the iommufd context: its objects' lifecycle. IOMMU_IOAS_ALLOC,
+ * IOMMU_DESTROY (never cascades: EBUSY while anything uses the object, ENOENT for
+ * an unknown ID), and the release of a ctx when its file is closed and no bound
+ * device holds it, which destroys objects leaves first until none is left.
+ */
+import { castDraft, type Draft } from 'immer';
+import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
+import type { Ctx, World } from './world.js';
+import { ioctlPrologue, isOutcome } from './ioctl.js';
+import { allocId, busyReason, objName } from './objects.js';
+import { destroyHwpt } from './hwpt.js';
+import { emptyIoasData } from './ioasData.js';
+import { destroyIoasData } from './ioasDestroy.js';
+
+export function ctxOfFile(d: Draft<World>, fileId: number): Draft<Ctx> {
+  const f = d.files[fileId]!;
+  if (f.kind !== 'iommufd') throw new Error(`file ${fileId} is not an iommufd`);
+  return d.ctxs[f.ctx]!;
+}
+
+/** Destroys one object that has no users (the caller checked busyReason). */
+function destroyObject(d: Draft<World>, ctxId: number, id: number): void {
+  const ctx = d.ctxs[ctxId]!;
+  const o = ctx.objects[id]!;
+  switch (o.type) {
+    case 'ioas':
+      destroyIoasData(d, ctxId, id);
+      delete ctx.objects[id];
+      if (ctx.vfioIoas === id) ctx.vfioIoas = null;
+      return;
+    case 'hwpt_paging':
+      destroyHwpt(d, ctxId, id);
+      return;
+    case 'device':
+    case 'access':
+      throw new Error(`${objName(o)} is destroyed only by its driver`);
+  }
+}
+
+/** iommufd_fops_release: destroy every destroyable object, repeatedly, until empty. */
+export function releaseCtx(d: Draft<World>, ctxId: number): void {
+  const ctx = d.ctxs[ctxId]!;
+  for (;;) {
+    const ids = Object.keys(ctx.objects).map(Number);
+    if (ids.length === 0) break;
+    let progressed = false;
+    for (const id of ids) {
+      const o = ctx.objects[id];
+      if (o && busyReason(o) === null) {
+        destroyObject(d, ctxId, id);
+        progressed = true;
+      }
+    }
+    if (!progressed) throw new Error(`ctx ${ctxId} release stuck on objects ${ids.join(', ')}`);
+  }
+  delete d.ctxs[ctxId];
+}
+
+export const ctxHandlers = {
+  IOMMU_IOAS_ALLOC(d: Draft<World>, i: InputOf<'IOMMU_IOAS_ALLOC'>): Outcome {
+    const t = ioctlPrologue(d, i);
+    if (isOutcome(t)) return t;
+    if (i.f.flags !== 0) return fail('EOPNOTSUPP', `flags 0x${i.f.flags.toString(16)} must be 0`);
+    const ctx = ctxOfFile(d, t.fileId);
+    const id = allocId(ctx);
+    ctx.objects[id] = { type: 'ioas', id, data: castDraft(emptyIoasData()) };
+    return ok({ out_ioas_id: id });
+  },
+
+  IOMMU_DESTROY(d: Draft<World>, i: InputOf<'IOMMU_DESTROY'>): Outcome {
+    const t = ioctlPrologue(d, i);
+    if (isOutcome(t)) return t;
+    const ctx = ctxOfFile(d, t.fileId);
+    const o = ctx.objects[i.f.id];
+    if (!o) return fail('ENOENT', `no object with ID ${i.f.id}`);
+    const busy = busyReason(o);
+    if (busy) return fail('EBUSY', busy);
+    destroyObject(d, ctx.id, i.f.id);
+    return ok();
+  },
+};

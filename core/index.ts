@@ -1,0 +1,14 @@
+/*
+ * core/: pure reducers from each operation to the next World and an Outcome.
+ * No clock, randomness or I/O. This index is the folder's public face.
+ */
+import { makeStep } from './step.js';
+import { TABLE } from './table.js';
+
+export const step = makeStep(TABLE);
+export type { StepResult } from './step.js';
+export { initialWorld } from './init.js';
+export { resolvePlatform, BUILTIN_PLATFORMS } from './platform.js';
+export type { Platform, UnitSpec, DeviceSpec, PtFormat } from './platform.js';
+export type { World, Ctx, Obj, Group, Device, Proc, OpenFile } from './world.js';
+export { stateHash } from './hash.js';

@@ -1,0 +1,227 @@
+/*
+ * mem.ts: process memory and physical frames. Each process has VMAs (from mmap)
+ * and page extents (virtual ranges that already have frames: touched or pinned).
+ * Frames come from one bump allocator and are never reused, so a stale
+ * translation to a freed frame can never silently reach somebody else's memory:
+ * the frame shows as free (owner none), and the isolation checks see it.
+ *
+ * Frame placement keeps pa ≡ va (mod 2 MiB), or mod 1 GiB for extents of 1 GiB or
+ * more (like THP and hugetlb backing), so IOMMU domains can use large pages. A
+ * forked child starts with copies of the parent's VMAs and no frames: copy-on-write
+ * is broken eagerly at the child's first touch, so pages the parent pinned stay the
+ * parent's.
+ *
+ * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
+ * kept after munmap only while pinned, marked unmapped); every frame extent has
+ * exactly one owner.
+ */
+import { BTree, emptyBig } from './btree.js';
+
+const PAGE = 4096n;
+const MiB2 = 2n * 1024n * 1024n;
+const GiB = 1024n * 1024n * 1024n;
+
+export interface Vma {
+  readonly start: bigint;
+  readonly length: bigint;
+  readonly prot: number; // READ=1 WRITE=2 EXEC=4
+  readonly hugetlb: boolean;
+  readonly shared: boolean;
+}
+
+export interface PageExtent {
+  readonly va: bigint;
+  readonly length: bigint;
+  readonly pa: bigint;
+}
+
+export type FrameOwner = { readonly kind: 'proc'; readonly pid: number; readonly va: bigint } | { readonly kind: 'kernel'; readonly dev: string };
+
+export interface FrameExtent {
+  readonly pa: bigint;
+  readonly length: bigint;
+  readonly owner: FrameOwner;
+}
+
+export class ProcMem {
+  constructor(
+    readonly vmas: BTree<bigint, Vma>,
+    readonly pages: BTree<bigint, PageExtent>,
+  ) {}
+}
+
+const emptyProc = () => new ProcMem(emptyBig<Vma>(), emptyBig<PageExtent>());
+
+export class Memory {
+  constructor(
+    readonly procs: Readonly<Record<number, ProcMem>>,
+    readonly frames: BTree<bigint, FrameExtent>,
+    readonly nextPa: bigint,
+  ) {}
+
+  static empty(): Memory {
+    // Low 4 GiB stay for the (unmodelled) kernel image and MMIO.
+    return new Memory({}, emptyBig<FrameExtent>(), 0x1_0000_0000n);
+  }
+
+  proc(pid: number): ProcMem {
+    return this.procs[pid] ?? emptyProc();
+  }
+
+  withProc(pid: number, pm: ProcMem | null): Memory {
+    const procs = { ...this.procs };
+    if (pm) procs[pid] = pm;
+    else delete procs[pid];
+    return new Memory(procs, this.frames, this.nextPa);
+  }
+
+  /** The owner of the byte at `pa`, or null when the frame is free. */
+  ownerOf(pa: bigint): { owner: FrameOwner; offset: bigint } | null {
+    const hit = this.frames.getPairOrNextLower(pa);
+    if (!hit) return null;
+    const f = hit[1];
+    if (pa >= f.pa + f.length) return null;
+    return { owner: f.owner, offset: pa - f.pa };
+  }
+
+  /** Allocates a physically contiguous extent for `length` bytes. */
+  allocFrames(length: bigint, owner: FrameOwner, congruentTo: bigint): { mem: Memory; pa: bigint } {
+    const mod = length >= GiB ? GiB : MiB2;
+    const want = ((congruentTo % mod) + mod) % mod;
+    let pa = this.nextPa;
+    const cur = pa % mod;
+    pa += (want - cur + mod) % mod;
+    const frames = this.frames.clone();
+    frames.set(pa, { pa, length, owner });
+    return { mem: new Memory(this.procs, frames, pa + length), pa };
+  }
+
+  /** Frees the frame extents fully inside [pa, pa+length) (callers free whole extents they own). */
+  freeFrames(pa: bigint, length: bigint): Memory {
+    const frames = this.frames.clone();
+    const end = pa + length;
+    const keys: bigint[] = [];
+    frames.forRange(pa, end, false, (k) => {
+      keys.push(k);
+    });
+    for (const k of keys) frames.delete(k);
+    return new Memory(this.procs, frames, this.nextPa);
+  }
+}
+
+export function vmaAt(pm: ProcMem, va: bigint): Vma | null {
+  const hit = pm.vmas.getPairOrNextLower(va);
+  if (!hit || va >= hit[1].start + hit[1].length) return null;
+  return hit[1];
+}
+
+/** First-fit placement of a new mapping, bottom-up from 4 GiB, 2 MiB aligned when large. */
+export function findVmaHole(pm: ProcMem, length: bigint, huge: boolean): bigint {
+  const align = huge || length >= MiB2 ? MiB2 : PAGE;
+  let cur = 0x1_0000_0000n;
+  for (const [, v] of pm.vmas.entries(0n)) {
+    const aligned = ((cur + align - 1n) / align) * align;
+    if (aligned + length <= v.start) return aligned;
+    if (v.start + v.length > cur) cur = v.start + v.length;
+  }
+  return ((cur + align - 1n) / align) * align;
+}
+
+/** Removes [start, start+length) from an extent-keyed tree, splitting extents at the edges. */
+export function cutRange<T extends { readonly length: bigint }>(
+  tree: BTree<bigint, T>,
+  start: bigint,
+  length: bigint,
+  keyOf: (t: T) => bigint,
+  slice: (t: T, from: bigint, len: bigint) => T,
+): { tree: BTree<bigint, T>; removed: T[] } {
+  const end = start + length;
+  const t = tree.clone();
+  const removed: T[] = [];
+  const first = t.getPairOrNextLower(start);
+  const candidates: T[] = [];
+  if (first && keyOf(first[1]) + first[1].length > start) candidates.push(first[1]);
+  t.forRange(start, end, false, (k, v) => {
+    if (k !== first?.[0]) candidates.push(v);
+  });
+  for (const v of candidates) {
+    const vs = keyOf(v);
+    const ve = vs + v.length;
+    t.delete(vs);
+    if (vs < start) t.set(vs, slice(v, vs, start - vs));
+    if (ve > end) t.set(end, slice(v, end, ve - end));
+    const cs = vs > start ? vs : start;
+    const ce = ve < end ? ve : end;
+    if (ce > cs) removed.push(slice(v, cs, ce - cs));
+  }
+  return { tree: t, removed };
+}
+
+export const sliceVma = (v: Vma, from: bigint, len: bigint): Vma => ({ ...v, start: from, length: len });
+export const slicePages = (p: PageExtent, from: bigint, len: bigint): PageExtent => ({ va: from, length: len, pa: p.pa + (from - p.va) });
+
+/**
+ * Resolves [va, va+length) of a process to physical extents, allocating frames for
+ * parts not yet backed. Fails (EFAULT in the callers) when any byte is outside a VMA
+ * or the VMA's protection does not allow the access.
+ */
+export function touch(
+  mem: Memory, pid: number, va: bigint, length: bigint, write: boolean,
+): { ok: true; mem: Memory; extents: PageExtent[] } | { ok: false; va: bigint; why: string } {
+  const end = va + length;
+  let pm = mem.proc(pid);
+  // Check VMA coverage first so a failure leaves no allocation behind.
+  for (let cur = va; cur < end; ) {
+    const v = vmaAt(pm, cur);
+    if (!v) return { ok: false, va: cur, why: `no mapping at 0x${cur.toString(16)} in pid ${pid}` };
+    if (!(v.prot & 1) && !(v.prot & 2)) return { ok: false, va: cur, why: `0x${cur.toString(16)} is mapped PROT_NONE` };
+    if (write && !(v.prot & 2)) return { ok: false, va: cur, why: `0x${cur.toString(16)} is mapped read-only` };
+    cur = v.start + v.length;
+  }
+  const pageStart = (va / PAGE) * PAGE;
+  const pageEnd = ((end + PAGE - 1n) / PAGE) * PAGE;
+  const out: PageExtent[] = [];
+  let pages = pm.pages;
+  let cursor = pageStart;
+  const existing: PageExtent[] = [];
+  const before = pages.getPairOrNextLower(pageStart);
+  if (before && before[1].va + before[1].length > pageStart) existing.push(before[1]);
+  pages.forRange(pageStart, pageEnd, false, (k, p) => {
+    if (k !== before?.[0]) existing.push(p);
+  });
+  let m = mem;
+  let cloned = false;
+  const fill = (from: bigint, to: bigint) => {
+    if (to <= from) return;
+    // Allocate per VMA so hugetlb and shared flags stay per mapping.
+    const a = m.allocFrames(to - from, { kind: 'proc', pid, va: from }, from);
+    m = a.mem;
+    if (!cloned) {
+      pages = pages.clone();
+      cloned = true;
+    }
+    const ext = { va: from, length: to - from, pa: a.pa };
+    pages.set(from, ext);
+    out.push(ext);
+  };
+  for (const e of existing) {
+    fill(cursor, e.va);
+    out.push(e);
+    cursor = e.va + e.length;
+  }
+  fill(cursor, pageEnd);
+  if (cloned) {
+    pm = new ProcMem(pm.vmas, pages);
+    m = m.withProc(pid, pm);
+  }
+  out.sort((a, b) => (a.va < b.va ? -1 : 1));
+  // Clip to the requested bytes.
+  const clipped = out
+    .map((e) => {
+      const s = e.va > va ? e.va : va;
+      const t = e.va + e.length < end ? e.va + e.length : end;
+      return t > s ? slicePages(e, s, t - s) : null;
+    })
+    .filter((e): e is PageExtent => e !== null);
+  return { ok: true, mem: m, extents: clipped };
+}

@@ -1,0 +1,39 @@
+/*
+ * step.ts: one entry in, the next World and an Outcome out. Handlers are immer
+ * recipes over a draft of the World; if a handler answers with an errno, its draft
+ * is thrown away, so a failed operation changes nothing. The few kernel paths that
+ * are documented as non-atomic (UNMAP failing part-way) call `keepOnError()`.
+ *
+ * No clock, no randomness, no I/O: the same World and Input give the same result.
+ */
+import { produce, type Draft } from 'immer';
+import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
+import type { World } from './world.js';
+
+export interface StepEnv {
+  /** Keep the draft's changes even though the outcome is an errno. */
+  keepOnError(): void;
+}
+
+export type Handler<K extends OpName> = (d: Draft<World>, i: InputOf<K>, env: StepEnv) => Outcome;
+export type HandlerTable = { readonly [K in OpName]: Handler<K> };
+
+export interface StepResult {
+  readonly world: World;
+  readonly outcome: Outcome;
+}
+
+export function makeStep(table: HandlerTable) {
+  return function step(w: World, input: Input): StepResult {
+    const handler = table[input.op] as Handler<OpName>;
+    let outcome: Outcome | undefined;
+    let keep = false;
+    const env: StepEnv = { keepOnError: () => { keep = true; } };
+    const next = produce(w, (d) => {
+      outcome = handler(d, input as InputOf<OpName>, env);
+    });
+    if (!outcome) throw new Error(`handler for ${input.op} returned no outcome`);
+    if (outcome.kind === 'errno' && !keep) return { world: w, outcome };
+    return { world: next, outcome };
+  };
+}

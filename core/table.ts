@@ -1,0 +1,34 @@
+/*
+ * table.ts: one row per op of the trace vocabulary, like iommufd's ioctl table.
+ * The mapped type makes a missing handler a compile error.
+ */
+import { castDraft, type Draft } from 'immer';
+import type { HandlerTable } from './step.js';
+import type { World } from './world.js';
+import { platformHandlers } from './device.js';
+import { processHandlers } from './process.js';
+import { ctxHandlers } from './ctx.js';
+import { vfioHandlers } from './vfio.js';
+import { ioasHandlers } from './ioas.js';
+import { defaultProc } from './process.js';
+
+const rows: HandlerTable = {
+  ...platformHandlers,
+  ...processHandlers,
+  ...ctxHandlers,
+  ...ioasHandlers,
+  ...vfioHandlers,
+};
+
+/** Every handler but spawn sees the process exist (a process exists from its first entry). */
+export const TABLE: HandlerTable = Object.fromEntries(
+  Object.entries(rows).map(([op, h]) => [
+    op,
+    op === 'spawn'
+      ? h
+      : (d: Draft<World>, i: { pid: number }, env: unknown) => {
+          if (!d.procs[i.pid]) d.procs[i.pid] = castDraft(defaultProc(i.pid));
+          return (h as (d: Draft<World>, i: unknown, env: unknown) => unknown)(d, i, env);
+        },
+  ]),
+) as unknown as HandlerTable;

@@ -1,0 +1,158 @@
+/*
+ * world.ts: the shape of the whole model state (the World). The control plane
+ * (processes, files, iommufd contexts and their objects, devices, groups) is small
+ * plain data that immer drafts; large collections (memory extents, IOVA areas, page
+ * tables, IOTLBs) are persistent class instances that immer stores as opaque values
+ * and that are replaced, never mutated.
+ *
+ * Records keyed by integers iterate in ascending key order and records keyed by
+ * names in insertion order: both are guaranteed by the language, and the model
+ * relies on nothing else.
+ */
+import type { DeviceFlag } from '../events/index.js';
+import type { Platform } from './platform.js';
+import type { Memory } from './mem.js';
+import type { IoasData } from './ioasData.js';
+import type { HwState } from '../hw/state.js';
+
+export interface Proc {
+  readonly pid: number;
+  readonly uid: number;
+  readonly caps: readonly string[];
+  /** RLIMIT_MEMLOCK in bytes. */
+  readonly memlock: bigint;
+  /** fd -> open file id. */
+  readonly fds: Readonly<Record<number, number>>;
+  readonly alive: boolean;
+  /** mm->locked_vm in pages (MM accounting mode). */
+  readonly lockedPages: number;
+  /** mm->pinned_vm in pages (updated in every mode). */
+  readonly pinnedPages: number;
+}
+
+export type FileKind =
+  | { readonly kind: 'iommufd'; readonly ctx: number }
+  | { readonly kind: 'vfio-cdev'; readonly dev: string; readonly bound: null | { readonly ctx: number; readonly devId: number; readonly ctxFile: number } }
+  | { readonly kind: 'memfd'; readonly size: bigint };
+
+export type OpenFile = FileKind & {
+  readonly id: number;
+  /** Number of fd-table slots (across processes) referring to this open file. */
+  readonly refs: number;
+};
+
+/** The iommufd-side view of one iommu_group inside one ctx. */
+export interface IGroup {
+  readonly group: number;
+  /** The HWPT the whole group is attached to, or null. */
+  readonly hwpt: number | null;
+  /** Device object IDs attached through this group, in attach order. */
+  readonly attached: readonly number[];
+}
+
+export interface IoasObj {
+  readonly type: 'ioas';
+  readonly id: number;
+  readonly data: IoasData;
+}
+
+export interface HwptPagingObj {
+  readonly type: 'hwpt_paging';
+  readonly id: number;
+  readonly ioas: number;
+  /** Created by automatic domain selection (freed with its last device). */
+  readonly auto: boolean;
+  readonly unit: string;
+  /** The simulated hardware domain this HWPT owns. */
+  readonly domain: number;
+  readonly nestParent: boolean;
+  readonly dirtyTracking: boolean;
+  readonly enforceCoherency: boolean;
+  /** Number of devices attached (each holds a reference). */
+  readonly devices: number;
+}
+
+export interface DeviceObj {
+  readonly type: 'device';
+  readonly id: number;
+  readonly dev: string;
+  readonly group: number;
+  /** HWPT ID this device is attached to, or null. */
+  readonly attached: number | null;
+}
+
+export interface AccessObj {
+  readonly type: 'access';
+  readonly id: number;
+  readonly ioas: number | null;
+  readonly needsPin: boolean;
+}
+
+export type Obj = IoasObj | HwptPagingObj | DeviceObj | AccessObj;
+export type ObjType = Obj['type'];
+
+export interface Ctx {
+  readonly id: number;
+  /** The open file of /dev/iommu behind this ctx. */
+  readonly file: number;
+  readonly objects: Readonly<Record<number, Obj>>;
+  readonly accountMode: 'user' | 'mm';
+  readonly vfioIoas: number | null;
+  readonly igroups: Readonly<Record<number, IGroup>>;
+  /** Bound VFIO devices; each holds a reference on the ctx file (iommufd_ctx_get). */
+  readonly boundDevices: number;
+}
+
+export type GroupDomain =
+  | { readonly kind: 'default' }
+  | { readonly kind: 'blocking' }
+  | { readonly kind: 'hwpt'; readonly ctx: number; readonly hwpt: number; readonly domain: number };
+
+export type GroupOwner = { readonly kind: 'iommufd'; readonly ctx: number };
+
+export interface Group {
+  readonly id: number;
+  readonly unit: string;
+  readonly devices: readonly string[];
+  /** Number of DMA-ownership claims (kernel drivers or user claims). */
+  readonly ownerCnt: number;
+  readonly owner: GroupOwner | null;
+  readonly domain: GroupDomain;
+  /** Hardware domain id of the group's default (DMA-API) domain. */
+  readonly defaultDomain: number;
+  /** IOVA cursor of DMA-API allocations in the default domain (never reused). */
+  readonly dmaNext: bigint;
+}
+
+export interface Device {
+  readonly name: string;
+  readonly unit: string;
+  readonly group: number;
+  readonly driver: string | null;
+  /** N of /dev/vfio/devices/vfioN while vfio-pci is bound. */
+  readonly cdev: number | null;
+  readonly flags: readonly DeviceFlag[];
+  /** A device_remove is waiting for the last VFIO fd of this device to close. */
+  readonly removePending: boolean;
+}
+
+export interface UserAcct {
+  /** user->locked_vm in pages (USER accounting mode). */
+  readonly lockedPages: number;
+}
+
+export interface World {
+  readonly platform: Platform;
+  readonly procs: Readonly<Record<number, Proc>>;
+  readonly files: Readonly<Record<number, OpenFile>>;
+  readonly nextFile: number;
+  readonly ctxs: Readonly<Record<number, Ctx>>;
+  readonly nextCtx: number;
+  readonly devices: Readonly<Record<string, Device>>;
+  readonly groups: Readonly<Record<number, Group>>;
+  /** vfioN -> device name. */
+  readonly cdevs: Readonly<Record<number, string>>;
+  readonly users: Readonly<Record<number, UserAcct>>;
+  readonly mem: Memory;
+  readonly hw: HwState;
+}
