@@ -62,11 +62,12 @@ function parseVar(v: unknown): VarRef | null {
   return typeof v === 'string' && v.startsWith('$') && v.length > 1 ? { var: v } : null;
 }
 
-function parseRaw(kind: FieldKind, v: unknown): Raw | string {
+type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+function parseRaw(kind: FieldKind, v: unknown): Parsed<Raw> {
   const ref = parseVar(v);
-  if (ref) return ref;
-  const r = parseFieldValue(kind, v);
-  return r.ok ? r.value : r.message;
+  if (ref) return { ok: true, value: ref };
+  return parseFieldValue(kind, v);
 }
 
 const ENTRY_KEYS = new Set(['op', 'pid', 'expect', 'note']);
@@ -88,8 +89,8 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
   let pid: number | VarRef = 1;
   if (o.pid !== undefined) {
     const p = parseRaw({ k: 'int', bits: 32, signed: false }, o.pid);
-    if (typeof p === 'string') return traceError(line, `pid: ${p}`, 'pid');
-    pid = isVarRef(p) ? p : (p as number);
+    if (!p.ok) return traceError(line, `pid: ${p.message}`, 'pid');
+    pid = isVarRef(p.value) ? p.value : (p.value as number);
   }
   const fields: Record<string, Raw> = {};
   const ioctl: { size?: Raw; trailing?: Uint8Array; argpNull?: boolean } = {};
@@ -98,12 +99,12 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
     const f = schema.fields[k];
     if (f) {
       const r = parseRaw(f.kind, v);
-      if (typeof r === 'string') return traceError(line, `${k}: ${r}`, k);
-      fields[k] = r;
+      if (!r.ok) return traceError(line, `${k}: ${r.message}`, k);
+      fields[k] = r.value;
     } else if (schema.ioctl && k === sizeKey) {
       const r = parseRaw({ k: 'int', bits: 32, signed: false }, v);
-      if (typeof r === 'string') return traceError(line, `${k}: ${r}`, k);
-      ioctl.size = r;
+      if (!r.ok) return traceError(line, `${k}: ${r.message}`, k);
+      ioctl.size = r.value;
     } else if (schema.ioctl && k === 'trailing') {
       const r = parseFieldValue({ k: 'hex' }, v);
       if (!r.ok) return traceError(line, `trailing: ${r.message}`, k);
@@ -174,13 +175,13 @@ function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | Trace
 /** Variable bindings made by `expect` outcomes during a replay. */
 export type Bindings = Map<string, OutValue>;
 
-function resolveValue(kind: FieldKind, raw: Raw, vars: Bindings): FieldValue | string {
-  if (!isVarRef(raw)) return raw;
+function resolveValue(kind: FieldKind, raw: Raw, vars: Bindings): Parsed<FieldValue> {
+  if (!isVarRef(raw)) return { ok: true, value: raw };
   const b = vars.get(raw.var);
-  if (b === undefined) return `variable ${raw.var} is not bound (bind it in an earlier expect)`;
-  if (Array.isArray(b)) return `variable ${raw.var} holds an array`;
+  if (b === undefined) return { ok: false, message: `variable ${raw.var} is not bound (bind it in an earlier expect)` };
+  if (Array.isArray(b)) return { ok: false, message: `variable ${raw.var} holds an array` };
   const r = parseFieldValue(kind, typeof b === 'bigint' ? `0x${b.toString(16)}` : b);
-  return r.ok ? r.value : `${raw.var}: ${r.message}`;
+  return r.ok ? r : { ok: false, message: `${raw.var}: ${r.message}` };
 }
 
 /** Substitutes variables and fills absent fields with zero. */
@@ -195,21 +196,21 @@ export function resolveEntry(e: Entry, vars: Bindings): Input | TraceError {
       continue;
     }
     const v = resolveValue(field.kind, raw, vars);
-    if (typeof v === 'string' && isVarRef(raw)) return traceError(e.line, v, k);
-    f[k] = v;
+    if (!v.ok) return traceError(e.line, v.message, k);
+    f[k] = v.value;
     given.add(k);
   }
   let pid = 1;
   if (isVarRef(e.pid)) {
     const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.pid, vars);
-    if (typeof v === 'string') return traceError(e.line, v, 'pid');
-    pid = v as number;
+    if (!v.ok) return traceError(e.line, v.message, 'pid');
+    pid = v.value as number;
   } else pid = e.pid;
   let size = schema.ioctl ? schema.ioctl.size : 0;
   if (e.ioctl.size !== undefined) {
     const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.ioctl.size, vars);
-    if (typeof v === 'string') return traceError(e.line, v, schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size');
-    size = v as number;
+    if (!v.ok) return traceError(e.line, v.message, schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size');
+    size = v.value as number;
   }
   const trailing = e.ioctl.trailing ?? null;
   if (trailing && e.ioctl.size === undefined) size += trailing.length;
