@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { alignmentCheck, checkFixed, IntervalMap, planUnmap, ReservedMap, U64_MAX } from './index.js';
+import { alignmentCheck, buildAllowed, checkFixed, checkReserve, IntervalMap, planUnmap, ReservedMap, U64_MAX } from './index.js';
 
 interface Area {
   readonly pageOffset: bigint;
@@ -71,6 +71,34 @@ test('alignmentCheck: first area with misaligned iova, length or page_offset', (
   const iova = areas.insert(0x70800n, 0x717ffn, A());
   assert.is(alignmentCheck(iova, 0x1000n, po)?.field, 'iova');
   assert.is(alignmentCheck(areas, 0x20000n, po)?.entry.start, 0x10000n);
+});
+
+test('checkReserve: EADDRINUSE on areas or allowed, never on reserved', () => {
+  const allowed = IntervalMap.empty<null>().insert(0x100000n, 0x1fffffn, null);
+  assert.equal(checkReserve(areas, allowed, 0xfee00000n, 0xfeefffffn), { ok: true });
+  const a = checkReserve(areas, allowed, 0x1ffffn, 0x1ffffn);
+  assert.is(a.ok ? '' : a.errno, 'EADDRINUSE');
+  const w = checkReserve(areas, allowed, 0x1ff000n, 0x300000n);
+  assert.match(w.ok ? '' : w.reason, /allowed/);
+});
+
+test('buildAllowed: EINVAL for start >= last or overlap, EADDRINUSE on reserved', () => {
+  const ok = buildAllowed(reserved, [
+    { start: 0x200000n, last: 0x2fffffn },
+    { start: 0x100000n, last: 0x1fffffn },
+  ]);
+  assert.ok(ok.ok && ok.allowed.size === 2 && ok.allowed.first()?.start === 0x100000n);
+  const single = buildAllowed(reserved, [{ start: 5n, last: 5n }]);
+  assert.is(single.ok ? '' : single.errno, 'EINVAL');
+  const overlap = buildAllowed(reserved, [
+    { start: 0n, last: 0x1000n },
+    { start: 0x1000n, last: 0x2000n },
+  ]);
+  assert.is(overlap.ok ? '' : overlap.errno, 'EINVAL');
+  const hit = buildAllowed(reserved, [{ start: 0xfe000000n, last: 0xfee00000n }]);
+  assert.is(hit.ok ? '' : hit.errno, 'EADDRINUSE');
+  const empty = buildAllowed(reserved, []);
+  assert.ok(empty.ok && empty.allowed.size === 0);
 });
 
 test.run();

@@ -2,12 +2,13 @@
  * Pure checks the ioctl handlers run before changing an IOAS (validate first,
  * then mutate): FIXED_IOVA placement (iopt_check_iova, reference §3.6 step 9),
  * the UNMAP walk (iopt_unmap_iova_range, §5.7) and the alignment rule applied
- * when iova_alignment rises (iopt_check_iova_alignment, EADDRINUSE, §5.2).
- * They keep invariants 11, 13 and 14 by refusing, never by repairing: nothing
+ * when iova_alignment rises (iopt_check_iova_alignment, EADDRINUSE, §5.2),
+ * plus the reservation and ALLOW_IOVAS preconditions (§3.3, §5.3).
+ * They keep invariants 11-14 by refusing, never by repairing: nothing
  * here returns a new map.
  */
 
-import type { IntervalEntry, IntervalMap } from './interval-map.js';
+import { IntervalMap, type IntervalEntry } from './interval-map.js';
 import type { ReservedMap } from './reserved-map.js';
 import type { IoptFail } from './result.js';
 import { fmtRange, hex, U64_MAX } from './u64.js';
@@ -124,4 +125,58 @@ export function alignmentCheck<V>(
     }
   }
   return undefined;
+}
+
+/**
+ * iopt_reserve_iova's precondition: a new reservation may touch neither an
+ * area nor an allowed range (EADDRINUSE; invariants 11 and 12). Reserved vs
+ * reserved is never checked.
+ */
+export function checkReserve(
+  areas: IntervalMap<unknown>,
+  allowed: IntervalMap<unknown>,
+  start: bigint,
+  last: bigint,
+): { readonly ok: true } | IoptFail<'EADDRINUSE'> {
+  const a = areas.firstIntersecting(start, last);
+  if (a !== undefined) {
+    return { ok: false, errno: 'EADDRINUSE', reason: `${fmtRange(start, last)} overlaps mapped area ${fmtRange(a.start, a.last)}` };
+  }
+  const w = allowed.firstIntersecting(start, last);
+  if (w !== undefined) {
+    return { ok: false, errno: 'EADDRINUSE', reason: `${fmtRange(start, last)} overlaps allowed range ${fmtRange(w.start, w.last)}` };
+  }
+  return { ok: true };
+}
+
+/**
+ * IOMMU_IOAS_ALLOW_IOVAS: builds the replacement allowed list in user order.
+ * EINVAL for start >= last (single-byte ranges too) or an overlap within the
+ * list; then EADDRINUSE if any range touches a reserved range (checked in
+ * ascending order, as iopt_set_allow_iova walks the new tree). An empty list
+ * clears the restriction.
+ */
+export function buildAllowed(
+  reserved: ReservedMap,
+  ranges: readonly { readonly start: bigint; readonly last: bigint }[],
+): { readonly ok: true; readonly allowed: IntervalMap<null> } | IoptFail<'EINVAL' | 'EADDRINUSE'> {
+  let allowed = IntervalMap.empty<null>();
+  for (const r of ranges) {
+    if (r.start >= r.last || r.last > U64_MAX || r.start < 0n) {
+      return { ok: false, errno: 'EINVAL', reason: `allowed range ${fmtRange(r.start, r.last)} has start >= last` };
+    }
+    const o = allowed.firstIntersecting(r.start, r.last);
+    if (o !== undefined) {
+      return { ok: false, errno: 'EINVAL', reason: `allowed ${fmtRange(r.start, r.last)} overlaps ${fmtRange(o.start, o.last)}` };
+    }
+    allowed = allowed.insert(r.start, r.last, null);
+  }
+  for (const a of allowed.entries()) {
+    const hit = reserved.intersects(a.start, a.last);
+    if (hit !== undefined) {
+      const reason = `allowed ${fmtRange(a.start, a.last)} hits reserved ${fmtRange(hit.start, hit.last)} of ${hit.owner}`;
+      return { ok: false, errno: 'EADDRINUSE', reason };
+    }
+  }
+  return { ok: true, allowed };
 }

@@ -12,6 +12,8 @@ export {
   checkFixed,
   planUnmap,
   alignmentCheck,
+  checkReserve,
+  buildAllowed,
   type FixedResult,
   type UnmapPlan,
   type AlignmentViolation,
