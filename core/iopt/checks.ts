@@ -4,8 +4,8 @@
  * the UNMAP walk (iopt_unmap_iova_range, §5.7) and the alignment rule applied
  * when iova_alignment rises (iopt_check_iova_alignment, EADDRINUSE, §5.2),
  * plus the reservation and ALLOW_IOVAS preconditions (§3.3, §5.3).
- * They keep invariants 11-14 by refusing, never by repairing: nothing
- * here returns a new map.
+ * They keep invariants 11-14 by refusing, never by repairing: no input map
+ * is changed (buildAllowed only builds the replacement allowed list).
  */
 
 import { IntervalMap, type IntervalEntry } from './interval-map.js';
