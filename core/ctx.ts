@@ -6,7 +6,7 @@
  */
 import { castDraft, type Draft } from 'immer';
 import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
-import type { Ctx, World } from './world.js';
+import type { Ctx, Obj, World } from './world.js';
 import { ioctlPrologue, isOutcome } from './ioctl.js';
 import { allocId, busyReason, objName } from './objects.js';
 import { destroyHwpt } from './hwpt.js';
@@ -47,7 +47,7 @@ export function releaseCtx(d: Draft<World>, ctxId: number): void {
     let progressed = false;
     for (const id of ids) {
       const o = ctx.objects[id];
-      if (o && busyReason(o) === null) {
+      if (o && busyReason(o as Obj) === null) {
         destroyObject(d, ctxId, id);
         progressed = true;
       }
@@ -74,7 +74,7 @@ export const ctxHandlers = {
     const ctx = ctxOfFile(d, t.fileId);
     const o = ctx.objects[i.f.id];
     if (!o) return fail('ENOENT', `no object with ID ${i.f.id}`);
-    const busy = busyReason(o);
+    const busy = busyReason(o as Obj);
     if (busy) return fail('EBUSY', busy);
     destroyObject(d, ctx.id, i.f.id);
     return ok();

@@ -41,6 +41,10 @@ export interface FrameExtent {
   readonly pa: bigint;
   readonly length: bigint;
   readonly owner: FrameOwner;
+  /** Long-term pins (FOLL_LONGTERM) held on these frames by iommufd pages objects. */
+  readonly pins: number;
+  /** Still mapped by its owner (false: kept alive only by pins). */
+  readonly mapped: boolean;
 }
 
 export class ProcMem {
@@ -92,21 +96,58 @@ export class Memory {
     const cur = pa % mod;
     pa += (want - cur + mod) % mod;
     const frames = this.frames.clone();
-    frames.set(pa, { pa, length, owner });
+    frames.set(pa, { pa, length, owner, pins: 0, mapped: true });
     return { mem: new Memory(this.procs, frames, pa + length), pa };
   }
 
-  /** Frees the frame extents fully inside [pa, pa+length) (callers free whole extents they own). */
-  freeFrames(pa: bigint, length: bigint): Memory {
+  /**
+   * Applies `edit` to every frame extent piece inside [pa, pa+length), splitting
+   * extents at the edges; a piece the edit returns null for is freed.
+   */
+  editFrames(pa: bigint, length: bigint, edit: (f: FrameExtent) => FrameExtent | null): Memory {
     const frames = this.frames.clone();
     const end = pa + length;
-    const keys: bigint[] = [];
-    frames.forRange(pa, end, false, (k) => {
-      keys.push(k);
+    const hit: FrameExtent[] = [];
+    const first = frames.getPairOrNextLower(pa);
+    if (first && first[1].pa + first[1].length > pa) hit.push(first[1]);
+    frames.forRange(pa, end, false, (k, f) => {
+      if (k !== first?.[0]) hit.push(f);
     });
-    for (const k of keys) frames.delete(k);
+    for (const f of hit) {
+      const fe = f.pa + f.length;
+      frames.delete(f.pa);
+      if (f.pa < pa) frames.set(f.pa, sliceFrame(f, f.pa, pa - f.pa));
+      if (fe > end) frames.set(end, sliceFrame(f, end, fe - end));
+      const cs = f.pa > pa ? f.pa : pa;
+      const ce = fe < end ? fe : end;
+      const piece = edit(sliceFrame(f, cs, ce - cs));
+      if (piece) frames.set(cs, piece);
+    }
     return new Memory(this.procs, frames, this.nextPa);
   }
+
+  /** The owner stopped mapping these frames: free the unpinned ones, keep pinned ones alive. */
+  unmapFrames(pa: bigint, length: bigint): Memory {
+    return this.editFrames(pa, length, (f) => (f.pins > 0 ? { ...f, mapped: false } : null));
+  }
+
+  pinFrames(pa: bigint, length: bigint): Memory {
+    return this.editFrames(pa, length, (f) => ({ ...f, pins: f.pins + 1 }));
+  }
+
+  /** Unpin; frames no longer mapped by their owner and no longer pinned are freed. */
+  unpinFrames(pa: bigint, length: bigint): Memory {
+    return this.editFrames(pa, length, (f) => {
+      if (f.pins <= 0) throw new Error(`unpin of unpinned frame 0x${f.pa.toString(16)}`);
+      const pins = f.pins - 1;
+      return pins === 0 && !f.mapped ? null : { ...f, pins };
+    });
+  }
+}
+
+function sliceFrame(f: FrameExtent, from: bigint, len: bigint): FrameExtent {
+  const owner = f.owner.kind === 'proc' ? { ...f.owner, va: f.owner.va + (from - f.pa) } : f.owner;
+  return { ...f, pa: from, length: len, owner };
 }
 
 export function vmaAt(pm: ProcMem, va: bigint): Vma | null {
@@ -224,4 +265,9 @@ export function touch(
     })
     .filter((e): e is PageExtent => e !== null);
   return { ok: true, mem: m, extents: clipped };
+}
+
+/** The Memory of a World or of its immer draft (immer stores it as an opaque value). */
+export function memOf(w: { readonly mem: unknown }): Memory {
+  return w.mem as Memory;
 }

@@ -9,7 +9,7 @@
 import type { Ctx, Obj, ObjType } from './world.js';
 
 /** xa_alloc with XA_FLAGS_ALLOC1: the lowest free ID, starting at 1. */
-export function allocId(ctx: Ctx): number {
+export function allocId(ctx: { readonly objects: Readonly<Record<number, unknown>> }): number {
   let id = 1;
   while (ctx.objects[id] !== undefined) id++;
   return id;

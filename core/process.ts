@@ -15,6 +15,7 @@ import type { Proc, World } from './world.js';
 import { closeFd, newFile } from './files.js';
 import { ProcMem, cutRange, findVmaHole, slicePages, sliceVma, vmaAt, type PageExtent, type Vma } from './mem.js';
 import { lookupFd } from './ioctl.js';
+import { emptyPages } from './pages.js';
 
 export const DEFAULT_MEMLOCK = 8n * 1024n * 1024n;
 
@@ -31,7 +32,7 @@ function dropPages(d: Draft<World>, pid: number, start: bigint, length: bigint):
   const pm = d.mem.proc(pid);
   const cut = cutRange<PageExtent>(pm.pages, start, length, (p) => p.va, slicePages);
   let mem = d.mem.withProc(pid, new ProcMem(pm.vmas, cut.tree));
-  for (const p of cut.removed) mem = mem.freeFrames(p.pa, p.length);
+  for (const p of cut.removed) mem = mem.unmapFrames(p.pa, p.length);
   d.mem = mem;
 }
 
@@ -58,7 +59,7 @@ export const processHandlers = {
     if (path === '/dev/iommu') {
       const ctxId = d.nextCtx++;
       const { fd, fileId } = newFile(d, i.pid, { kind: 'iommufd', ctx: ctxId });
-      d.ctxs[ctxId] = { id: ctxId, file: fileId, objects: {}, accountMode: 'user', vfioIoas: null, igroups: {}, boundDevices: 0 };
+      d.ctxs[ctxId] = { id: ctxId, file: fileId, objects: {}, accountMode: 'user', vfioIoas: null, igroups: {}, boundDevices: 0, pages: emptyPages(), nextPages: 1 };
       return ok({ fd });
     }
     const m = /^\/dev\/vfio\/devices\/vfio(\d+)$/.exec(path);

@@ -13,6 +13,7 @@ import type { DeviceFlag } from '../events/index.js';
 import type { Platform } from './platform.js';
 import type { Memory } from './mem.js';
 import type { IoasData } from './ioasData.js';
+import type { PagesTable } from './pages.js';
 import type { HwState } from '../hw/state.js';
 
 export interface Proc {
@@ -101,6 +102,9 @@ export interface Ctx {
   readonly igroups: Readonly<Record<number, IGroup>>;
   /** Bound VFIO devices; each holds a reference on the ctx file (iommufd_ctx_get). */
   readonly boundDevices: number;
+  /** iopt_pages objects (pinned-memory sources), shared between areas only by COPY. */
+  readonly pages: PagesTable;
+  readonly nextPages: number;
 }
 
 export type GroupDomain =

@@ -1,0 +1,208 @@
+/*
+ * pages.ts: iopt_pages, the pinned-memory source behind areas (drivers/iommu/
+ * iommufd/pages.c). A pages object covers a page-aligned user VA range of its
+ * source process. Pages are pinned lazily, only while some *user* needs them: an
+ * area whose IOAS has at least one domain, or an access pin. Each page index is
+ * pinned at most once however many users cover it (single pin), and the RLIMIT
+ * charge always equals the number pinned.
+ *
+ * Vocabulary: indexes are host pages of the pages object; `first`/`last` are
+ * inclusive index bounds; byte offsets are from the pages object's start.
+ */
+import type { Draft } from 'immer';
+import type { Errno } from '../events/index.js';
+import { BTree } from './btree.js';
+import type { World } from './world.js';
+import { touch } from './mem.js';
+
+export interface PinUser {
+  readonly key: string;
+  readonly first: number;
+  readonly last: number;
+}
+
+/** A run of pinned page indexes backed by physically contiguous frames from `pa`. */
+export interface PinnedRun {
+  readonly first: number;
+  readonly last: number;
+  readonly pa: bigint;
+}
+
+export interface Pages {
+  readonly id: number;
+  readonly pid: number;
+  readonly uid: number;
+  /** Page-aligned first user address. */
+  readonly va: bigint;
+  readonly npages: number;
+  readonly writable: boolean;
+  /** IOPT_PAGES_ACCOUNT_*: none with CAP_IPC_LOCK, else the ctx's mode at creation. */
+  readonly account: 'none' | 'user' | 'mm';
+  /** RLIMIT_MEMLOCK (bytes) of the source task, kept for when it has exited. */
+  readonly memlock: bigint;
+  /** Number of areas referencing this object (kref); freed at 0. */
+  readonly areas: number;
+  readonly users: readonly PinUser[];
+  readonly pinned: readonly PinnedRun[];
+}
+
+export type PagesTable = BTree<number, Pages>;
+export const emptyPages = (): PagesTable => new BTree<number, Pages>();
+
+export type PinRefusal = { readonly errno: Errno; readonly reason: string };
+
+export function npinned(p: Pages): number {
+  let n = 0;
+  for (const r of p.pinned) n += r.last - r.first + 1;
+  return n;
+}
+
+function pageSize(d: Draft<World>): bigint {
+  return d.platform.pageSize;
+}
+
+/** Index runs of [first, last] not covered by `runs` (sorted, disjoint). */
+function gaps(runs: readonly { first: number; last: number }[], first: number, last: number): [number, number][] {
+  const out: [number, number][] = [];
+  let cur = first;
+  for (const r of runs) {
+    if (r.last < cur) continue;
+    if (r.first > last) break;
+    if (r.first > cur) out.push([cur, Math.min(r.first - 1, last)]);
+    cur = Math.max(cur, r.last + 1);
+    if (cur > last) break;
+  }
+  if (cur <= last) out.push([cur, last]);
+  return out;
+}
+
+function covered(users: readonly PinUser[], idx: number): boolean {
+  return users.some((u) => u.first <= idx && idx <= u.last);
+}
+
+function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number): void {
+  const ctx = d.ctxs[ctxId]!;
+  ctx.pages = p ? (ctx.pages as PagesTable).with(id, p, true) : (ctx.pages as PagesTable).without(id);
+}
+
+export function getPages(d: Draft<World> | World, ctxId: number, id: number): Pages {
+  const p = (d.ctxs[ctxId]!.pages as PagesTable).get(id);
+  if (!p) throw new Error(`pages ${id} missing in ctx ${ctxId}`);
+  return p;
+}
+
+/** Charges `n` more pinned pages to the source's accounting; refuses over RLIMIT_MEMLOCK. */
+function charge(d: Draft<World>, p: Pages, n: number): PinRefusal | null {
+  const proc = d.procs[p.pid];
+  const limit = Number((proc?.memlock ?? p.memlock) / pageSize(d));
+  if (p.account === 'user') {
+    const acct = d.users[p.uid] ?? (d.users[p.uid] = { lockedPages: 0 });
+    if (n > 0 && acct.lockedPages + n > limit)
+      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take uid ${p.uid} to ${acct.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limit} pages)` };
+    acct.lockedPages += n;
+  } else if (p.account === 'mm' && proc) {
+    if (n > 0 && proc.lockedPages + n > limit)
+      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take pid ${p.pid} to ${proc.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limit} pages)` };
+    proc.lockedPages += n;
+  }
+  if (proc) proc.pinnedPages += n;
+  return null;
+}
+
+/**
+ * Adds a user of page indexes [first, last]: pins what is not yet pinned (EFAULT
+ * when the memory is not mapped or not writable as needed; ENOMEM over the limit).
+ */
+export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: PinUser): PinRefusal | null {
+  const p = getPages(d, ctxId, id);
+  const PAGE = pageSize(d);
+  const added: PinnedRun[] = [];
+  let fresh = 0;
+  for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
+    const va = p.va + BigInt(g0) * PAGE;
+    const len = BigInt(g1 - g0 + 1) * PAGE;
+    const t = touch(memOf(d), p.pid, va, len, p.writable);
+    if (!t.ok) return { errno: 'EFAULT', reason: `cannot pin user memory: ${t.why}` };
+    let mem = t.mem;
+    for (const e of t.extents) {
+      mem = mem.pinFrames(e.pa, e.length);
+      const f = Number((e.va - p.va) / PAGE);
+      added.push({ first: f, last: f + Number(e.length / PAGE) - 1, pa: e.pa });
+    }
+    d.mem = mem;
+    fresh += g1 - g0 + 1;
+  }
+  const refused = charge(d, p, fresh);
+  if (refused) return refused;
+  const pinned = [...p.pinned, ...added].sort((a, b) => a.first - b.first);
+  setPages(d, ctxId, { ...p, users: [...p.users, user], pinned }, id);
+  return null;
+}
+
+/** Removes a user; pages no other user covers are unpinned ("unpin follows unmap": callers unmap first). */
+export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: string): void {
+  const p = getPages(d, ctxId, id);
+  const users = p.users.filter((u) => u.key !== key);
+  if (users.length === p.users.length) throw new Error(`pin user ${key} not on pages ${id}`);
+  const PAGE = pageSize(d);
+  const keep: PinnedRun[] = [];
+  let freed = 0;
+  let mem = d.mem;
+  for (const r of p.pinned) {
+    // Split each run into covered pieces (kept) and uncovered pieces (unpinned).
+    let i = r.first;
+    while (i <= r.last) {
+      const cov = covered(users, i);
+      let j = i;
+      while (j + 1 <= r.last && covered(users, j + 1) === cov) j++;
+      const pa = r.pa + BigInt(i - r.first) * PAGE;
+      if (cov) keep.push({ first: i, last: j, pa });
+      else {
+        mem = mem.unpinFrames(pa, BigInt(j - i + 1) * PAGE);
+        freed += j - i + 1;
+      }
+      i = j + 1;
+    }
+  }
+  d.mem = mem;
+  const refused = charge(d, p, -freed);
+  if (refused) throw new Error('uncharge cannot fail');
+  setPages(d, ctxId, { ...p, users, pinned: keep }, id);
+}
+
+/** Physical pieces backing bytes [off, off+length) of a pages object (all must be pinned). */
+export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint): { off: bigint; pa: bigint; length: bigint }[] {
+  const end = off + length;
+  const out: { off: bigint; pa: bigint; length: bigint }[] = [];
+  for (const r of p.pinned) {
+    const rs = BigInt(r.first) * pageSz;
+    const re = BigInt(r.last + 1) * pageSz;
+    const s = rs > off ? rs : off;
+    const e = re < end ? re : end;
+    if (e > s) out.push({ off: s, pa: r.pa + (s - rs), length: e - s });
+  }
+  return out;
+}
+
+export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean): { id: number; pageOffset: bigint } {
+  const ctx = d.ctxs[ctxId]!;
+  const PAGE = pageSize(d);
+  const va = (userVa / PAGE) * PAGE;
+  const pageOffset = userVa - va;
+  const npages = Number((pageOffset + length + PAGE - 1n) / PAGE);
+  const proc = d.procs[pid]!;
+  const id = ctx.nextPages++;
+  const account = proc.caps.includes('IPC_LOCK') ? 'none' : ctx.accountMode;
+  setPages(d, ctxId, { id, pid, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas: 0, users: [], pinned: [] }, id);
+  return { id, pageOffset };
+}
+
+export function refPages(d: Draft<World>, ctxId: number, id: number, delta: number): void {
+  const p = getPages(d, ctxId, id);
+  const areas = p.areas + delta;
+  if (areas < 0) throw new Error('pages refcount underflow');
+  if (areas === 0) {
+    if (p.users.length || p.pinned.length) throw new Error(`pages ${id} released with pins`);
+    setPages(d, ctxId, null, id);
+  } else setPages(d, ctxId, { ...p, areas }, id);
+}
