@@ -61,9 +61,10 @@ function checkStructure(pt: PageTable): void {
     if (!isRoot) assert.ok(used > 0, 'empty non-root table page');
     for (const x of n.slots) {
       if (x instanceof PtLeaf) {
-        assert.is(x.depth, depth);
-        assert.ok(pt.allowedDepths & (1 << depth), 'leaf at a disallowed depth');
-        assert.is(x.pfn % f.spans[depth]!, 0);
+        // Plain checks: uvu asserts per leaf would dominate the run time.
+        if (x.depth !== depth || !(pt.allowedDepths & (1 << depth)) || x.pfn % f.spans[depth]! !== 0) {
+          assert.unreachable(`bad leaf ${JSON.stringify(x)} at depth ${depth}`);
+        }
         leaves[depth]!++;
       } else if (x instanceof PtNode) rec(x, depth + 1, false);
     }
@@ -75,7 +76,7 @@ function checkStructure(pt: PageTable): void {
 
 const cases: [PtFormat, bigint, bigint[]][] = [
   [VTD_SL, VTD_SL.pageSizes, [0x1000n, 0x200000n, 0x40000000n]],
-  [ARM_LPAE_S2, 0x1000n | 0x40000000n, [0x1000n, 0x200000n, 0x40000000n]],
+  [ARM_LPAE_S2, 0x1000n | 0x200000n, [0x1000n, 0x200000n, 0x40000000n]],
   [MOCK, MOCK.pageSizes, [0x800n, 0x100000n, 0x20000000n]],
 ];
 
@@ -101,7 +102,10 @@ for (const [f, sizes, units] of cases) {
         pt = r.pt;
         ref = rr.ref;
       } else {
-        const pa = s + BigInt(rnd(4)) * units[1]! + BigInt(rnd(2)) * g + big * 4n;
+        // Long ranges keep pa congruent to iova (huge leaves); short ones may shift it
+        // by a granule (forcing small leaves) without making the test byte-proportional.
+        const shift = e - s <= 4n * units[1]! ? BigInt(rnd(2)) * g : 0n;
+        const pa = s + BigInt(rnd(4)) * units[1]! + shift + big * 4n;
         const prot = [READ, WRITE, RW][rnd(3)]!;
         const overlaps = ref.some((iv) => iv.s < e && iv.e > s);
         if (overlaps) {
