@@ -4,7 +4,9 @@
 // entry is used as-is. Invariants: a DMA that hits the IOTLB everywhere and changes no
 // dirty bit returns the very same HwState object (the hot path allocates no state);
 // a fault stops the DMA at its first faulting byte, keeping earlier fills and dirty
-// bits, and appends one record to the unit's fault log.
+// bits, and appends one record to the unit's fault log. A tracked write sets DIRTY on
+// the leaf the current page table has at that IOVA (none if a stale IOTLB entry was
+// used for an unmapped range: there is no PTE left to mark).
 
 import { READ, WRITE } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
@@ -145,6 +147,7 @@ export function invalidate(hw: HwState, unitName: string, scope: { domain?: numb
   if ((scope.iova !== undefined || scope.length !== undefined) && scope.domain === undefined) {
     throw new Error('range invalidation needs a domain');
   }
+  if (scope.length !== undefined && scope.iova === undefined) throw new Error('invalidation length without iova');
   let start: number | undefined;
   let end: number | undefined;
   if (scope.iova !== undefined) {
