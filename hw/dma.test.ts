@@ -178,4 +178,24 @@ test('mock unit: 2 KiB granule, 1 MiB huge leaf cached once', () => {
   assert.equal(w.result.ok ? null : [w.result.fault, w.result.iova], ['not_present', 0x1100800n]);
 });
 
+test('IOTLB: superpage entries; a range invalidation inside one drops the whole entry', () => {
+  let { hw, d } = setup();
+  hw = domainMap(hw, d, 0x40000000n, 0x80000000n, 0x40000000n, RW); // one 1 GiB leaf
+  hw = domainMap(hw, d, M2, 0x400000n, M2, RW); // one 2 MiB leaf
+  hw = domainMap(hw, d, 0n, 0x9000n, K4, RW);
+  for (const a of [0x40000000n + 0x12345n, M2 + 5n, 6n]) hw = dma(hw, 'dmar0', 'dev0', a, 1n, 'read').hw;
+  assert.equal(iotlbContents(hw, 'dmar0').map((e) => [e.iova, e.pageSize]), [
+    [0n, K4],
+    [M2, M2],
+    [0x40000000n, 0x40000000n],
+  ]);
+  // A hit anywhere inside the 1 GiB entry reuses it.
+  const h = dma(hw, 'dmar0', 'dev0', 0x7fffff00n, 0x100n, 'write');
+  assert.is(h.hw, hw);
+  assert.is(ok(h).pa, 0xbfffff00n);
+  hw = invalidate(hw, 'dmar0', { domain: d, iova: 0x50000000n, length: K4 });
+  hw = invalidate(hw, 'dmar0', { domain: d + 1, iova: 0n, length: 1n << 48n }); // other domain: no-op
+  assert.equal(iotlbContents(hw, 'dmar0').map((e) => e.pageSize), [K4, M2]);
+});
+
 test.run();

@@ -4,7 +4,9 @@
 // entry is used as-is. Invariants: a DMA that hits the IOTLB everywhere and changes no
 // dirty bit returns the very same HwState object (the hot path allocates no state);
 // a fault stops the DMA at its first faulting byte, keeping earlier fills and dirty
-// bits, and appends one record to the unit's fault log.
+// bits, and appends one record to the unit's fault log. A tracked write sets DIRTY on
+// the leaf the current page table has at that IOVA (none if a stale IOTLB entry was
+// used for an unmapped range: there is no PTE left to mark).
 
 import { READ, WRITE } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
@@ -25,14 +27,8 @@ export type DmaResult =
 export type DmaDir = 'read' | 'write';
 
 const TWO53 = 2 ** 53;
+const U64_END = 1n << 64n;
 
-/** Segments kept as numbers while translating: pa as (granule, byte offset) pairs. */
-class SegAcc {
-  iovas: number[] = [];
-  paG: number[] = [];
-  paOff: number[] = [];
-  lens: number[] = [];
-}
 
 function toBig(paG: number, off: number, g: number): bigint {
   const n = paG * 2 ** g + off;
@@ -47,7 +43,7 @@ function fail(hw: HwState, unit: Unit, rid: string, domain: number | null, dir: 
 }
 
 export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, length: bigint, dir: DmaDir): { hw: HwState; result: DmaResult } {
-  if (length <= 0n || iova < 0n || iova >= 1n << 64n) throw new Error(`bad DMA range 0x${iova.toString(16)}+${length}`);
+  if (length <= 0n || iova < 0n || iova >= U64_END) throw new Error(`bad DMA range 0x${iova.toString(16)}+${length}`);
   let unit = getUnit(hw, unitName);
   const ctx = unit.contexts.get(rid);
   if (ctx === undefined || ctx.kind === 'blocked') {
@@ -69,7 +65,9 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   let tlb: Iotlb = unit.iotlb;
   let pt: PageTable | null = null;
   const spans = f.spans;
-  const segs = new SegAcc();
+  // Segments as flat number quads [iova, pa granule, pa byte offset, length]: exact
+  // numbers while translating, one array for the whole DMA.
+  const segs: number[] = [];
   let cur = a;
   let faulted: { kind: FaultKind; at: number; reason: string } | undefined;
   while (cur < end) {
@@ -101,15 +99,12 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
     const chunkEnd = leafEnd < end ? leafEnd : end;
     const off = cur - leafStart;
     const offG = Math.floor(off / G);
-    const n = segs.lens.length;
+    const n = segs.length;
     // Later chunks start on a leaf boundary (offset 0): contiguous if pa granules meet.
-    if (n > 0 && segs.paG[n - 1]! + (segs.paOff[n - 1]! + segs.lens[n - 1]!) / G === e.pfn && off === 0) {
-      segs.lens[n - 1]! += chunkEnd - cur;
+    if (n > 0 && off === 0 && segs[n - 3]! + (segs[n - 2]! + segs[n - 1]!) / G === e.pfn) {
+      segs[n - 1]! += chunkEnd - cur;
     } else {
-      segs.iovas.push(cur);
-      segs.paG.push(e.pfn + offG);
-      segs.paOff.push(off - offG * G);
-      segs.lens.push(chunkEnd - cur);
+      segs.push(cur, e.pfn + offG, off - offG * G, chunkEnd - cur);
     }
     if (need === WRITE) {
       domain ??= getDomain(hw, did);
@@ -135,11 +130,11 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
     return fail(out, unit, rid, did, dir, faulted.kind, at, `${faulted.reason} at iova 0x${at.toString(16)}`);
   }
   const segments: DmaSegment[] = [];
-  for (let i = 0; i < segs.lens.length; i++) {
-    const len = segs.lens[i]!;
+  for (let i = 0; i < segs.length; i += 4) {
+    const len = segs[i + 3]!;
     segments.push({
-      iova: i === 0 ? iova : BigInt(segs.iovas[i]!),
-      pa: toBig(segs.paG[i]!, segs.paOff[i]!, gs),
+      iova: i === 0 ? iova : BigInt(segs[i]!),
+      pa: toBig(segs[i + 1]!, segs[i + 2]!, gs),
       length: i === 0 && len === end - a ? length : BigInt(len),
     });
   }
@@ -152,6 +147,7 @@ export function invalidate(hw: HwState, unitName: string, scope: { domain?: numb
   if ((scope.iova !== undefined || scope.length !== undefined) && scope.domain === undefined) {
     throw new Error('range invalidation needs a domain');
   }
+  if (scope.length !== undefined && scope.iova === undefined) throw new Error('invalidation length without iova');
   let start: number | undefined;
   let end: number | undefined;
   if (scope.iova !== undefined) {

@@ -12,7 +12,8 @@ export { runs, readDirty, dirtyChunks, clearAllDirty } from './ptiter.js';
 export type { PtRun, DirtyRange } from './ptiter.js';
 export { depthsForSizes } from './format.js';
 
-export { DEFAULT_IOTLB_CAPACITY } from './iotlb.js';
+export { DEFAULT_IOTLB_CAPACITY, Iotlb, TlbEntry } from './iotlb.js';
+export { PMap } from './pmap.js';
 
 export {
   HwState,

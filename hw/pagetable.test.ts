@@ -110,6 +110,11 @@ for (const f of [VTD_SL, ARM_LPAE_S2]) {
     assert.is(r.pt.root.used, 0);
     r = unmap(r.pt, 0n, K4);
     assert.is(r.unmapped, 0n);
+    // Past the table's reach there is nothing to unmap; past u64 is a caller bug.
+    assert.is(unmap(pt, 0n, 1n << 64n).unmapped, 3n * K4 + M2);
+    assert.is(unmap(pt, 1n << 50n, K4).pt, pt);
+    assert.throws(() => unmap(pt, K4, 1n << 64n), /u64/);
+    assert.throws(() => unmap(pt, 0x800n, K4), /aligned/);
     assert.is(pt0.nodes, 1);
   });
 

@@ -51,6 +51,7 @@ export interface PtCounters {
 export interface WalkResult {
   /** Physical address of the walked byte. */
   pa: bigint;
+  /** The leaf's bits: READ | WRITE, plus DIRTY if set. */
   prot: number;
   pageSize: bigint;
   /** Native level number (format.levelOf) of the leaf. */
@@ -156,11 +157,15 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
 const U64_END = 1n << 64n;
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
-export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: number; end: number } {
+function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
   const mask = (1n << BigInt(f.granuleShift)) - 1n;
   if (iova < 0n || length <= 0n || (iova & mask) !== 0n || (length & mask) !== 0n) {
     throw new Error(`range 0x${iova.toString(16)}+0x${length.toString(16)} not ${f.name} granule aligned`);
   }
+}
+
+export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: number; end: number } {
+  checkAligned(f, iova, length);
   if (iova + length > 1n << BigInt(f.iovaBits)) {
     throw new Error(`range 0x${iova.toString(16)}+0x${length.toString(16)} beyond ${f.iovaBits}-bit ${f.name} IOVA`);
   }
@@ -180,9 +185,14 @@ export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, pro
   return finish(pt, op, root);
 }
 
+/** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  const { start, end } = toGranules(f, iova, length);
+  const top = 1n << BigInt(f.iovaBits);
+  checkAligned(f, iova, length);
+  if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
+  if (iova >= top) return { pt, unmapped: 0n };
+  const { start, end } = toGranules(f, iova, iova + length > top ? top - iova : length);
   const op = newOp(pt, c);
   const root = unmapIn(op, pt.root, 0, 0, start, end);
   return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped) << BigInt(f.granuleShift) };

@@ -2,7 +2,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PMap } from './pmap.js';
+import { PMap, hashKey } from './pmap.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -54,6 +54,19 @@ test('no-op updates return the same map; deleting everything yields empty', () =
   assert.is(e.size, 0);
   assert.is(e.get('x'), undefined);
   assert.is(a.get('x'), 'v');
+});
+
+test('full 32-bit hash collisions are kept apart', () => {
+  // hashNumber mixes lo ^ hi * 0x9e3779b1, a bijection on lo alone: pick hi = 1 to collide.
+  const a = 5;
+  const b = 2 ** 32 + ((5 ^ 0x9e3779b1) >>> 0);
+  assert.is(hashKey(a, 0), hashKey(b, 0));
+  const m = PMap.empty<string>().set(a, 'a').set(b, 'b').set(a + 1, 'c');
+  assert.equal([m.get(a), m.get(b), m.get(a + 1), m.size], ['a', 'b', 'c', 3]);
+  const m2 = m.set(b, 'B').delete(a);
+  assert.equal([m2.get(a), m2.get(b), m2.size], [undefined, 'B', 2]);
+  assert.equal([m.get(a), m.get(b)], ['a', 'b']);
+  assert.is(m2.delete(b).delete(a + 1).size, 0);
 });
 
 test.run();
