@@ -13,7 +13,7 @@ import type { Draft } from 'immer';
 import type { Errno } from '../events/index.js';
 import { BTree } from './btree.js';
 import type { World } from './world.js';
-import { touch } from './mem.js';
+import { memOf, touch } from './mem.js';
 
 export interface PinUser {
   readonly key: string;
