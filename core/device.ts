@@ -76,7 +76,7 @@ function removeNow(d: Draft<World>, dev: Draft<Device>): void {
   hwSetContext(d, dev.unit, dev.name, null);
   delete d.devices[dev.name];
   if (g.devices.length === 0 && g.ownerCnt === 0) {
-    hwFreeDomain(d, g.defaultDomain);
+    hwFreeDomain(d, g.unit, g.defaultDomain);
     delete d.groups[g.id];
   }
 }

@@ -4,7 +4,7 @@
  * contents, folded with FNV-1a (64-bit). Same World, same hash, on any machine.
  */
 import type { World } from './world.js';
-import * as hwc from '../hw/checks.js';
+import * as hwc from '../hw/index.js';
 
 function canon(v: unknown, out: string[]): void {
   if (v === null || v === undefined) out.push('n');

@@ -44,8 +44,9 @@ export function allocHwpt(d: Draft<World>, ctxId: number, ioasId: number, dev: D
   const id = allocId(ctx);
   const unit = d.platform.units.find((u) => u.name === dev.unit)!;
   const ioas = ctx.objects[ioasId]!;
-  const hugePages = ioas.type === 'ioas' ? ioas.data.hugePages && !dev.flags.includes('HUGE_IOVA') ? unit.format !== 'mock' : true : true;
-  const domain = hwAllocDomain(d, dev.unit, { pageSizes: unit.pageSizes, hugePages: unit.format === 'mock' ? dev.flags.includes('HUGE_IOVA') : hugePages });
+  // The mock IOMMU has 1 MiB pages only for HUGE_IOVA devices; real formats follow the IOAS option.
+  const hugePages = unit.format === 'mock' ? dev.flags.includes('HUGE_IOVA') : ioas.type === 'ioas' && ioas.data.hugePages;
+  const domain = hwAllocDomain(d, dev.unit, { pageSizes: unit.format === 'mock' ? unit.pageSizes | (1n << 20n) : unit.pageSizes, hugePages });
   ctx.objects[id] = {
     type: 'hwpt_paging', id, ioas: ioasId, auto: o.auto, unit: dev.unit, domain, nestParent: o.nestParent,
     dirtyTracking: o.dirtyTracking, enforceCoherency: deviceEnforcesCoherency(d, dev), devices: 0,
@@ -63,6 +64,6 @@ export function destroyHwpt(d: Draft<World>, ctxId: number, hwptId: number): voi
   const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
   if (hwpt.devices !== 0) throw new Error(`destroying HWPT ${hwptId} with ${hwpt.devices} devices`);
   ioasRemoveDomain(d, ctxId, hwptId);
-  hwFreeDomain(d, hwpt.domain);
+  hwFreeDomain(d, hwpt.unit, hwpt.domain);
   delete ctx.objects[hwptId];
 }

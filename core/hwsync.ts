@@ -4,47 +4,56 @@
  * points at a domain, an invalidation was issued) in hardware words: units, RIDs,
  * domains, page tables. hw never sees an iommufd object, ID or ioctl.
  */
-import type { Draft } from 'immer';
-import * as hw from '../hw/state.js';
-import * as hwdma from '../hw/dma.js';
-import type { DmaResult } from '../hw/dma.js';
-import type { World } from './world.js';
+import { castDraft } from 'immer';
+import * as hw from '../hw/index.js';
+import type { DmaResult, HwState } from '../hw/index.js';
 
-type W = Draft<World> | { hw: hw.HwState };
+type W = { hw: HwState } | { hw: unknown };
+const get = (d: W): HwState => d.hw as HwState;
+const put = (d: W, h: HwState): void => {
+  (d as { hw: unknown }).hw = castDraft(h);
+};
 
 export type HwContext = hw.ContextEntry;
 
 export function hwAllocDomain(d: W, unit: string, opts: { pageSizes: bigint; hugePages: boolean }): number {
-  const r = hw.allocDomain(d.hw as hw.HwState, unit, opts);
-  d.hw = r.hw;
+  const r = hw.allocDomain(get(d), unit, opts);
+  put(d, r.hw);
   return r.domain;
 }
 
-export function hwFreeDomain(d: W, domain: number): void {
-  d.hw = hw.freeDomain(d.hw as hw.HwState, domain);
+/** Frees a domain no context uses, flushing its IOTLB entries first (the driver's flush on free). */
+export function hwFreeDomain(d: W, unit: string, domain: number): void {
+  put(d, hw.freeDomain(hw.invalidate(get(d), unit, { domain }), domain));
 }
 
 export function hwSetContext(d: W, unit: string, rid: string, entry: HwContext | null): void {
-  d.hw = hw.setContext(d.hw as hw.HwState, unit, rid, entry);
+  put(d, hw.setContext(get(d), unit, rid, entry));
 }
 
 export function hwMap(d: W, domain: number, iova: bigint, pa: bigint, length: bigint, prot: number): void {
-  d.hw = hw.domainMap(d.hw as hw.HwState, domain, iova, pa, length, prot);
+  put(d, hw.domainMap(get(d), domain, iova, pa, length, prot));
 }
 
-export function hwUnmap(d: W, domain: number, iova: bigint, length: bigint): bigint {
-  const r = hw.domainUnmap(d.hw as hw.HwState, domain, iova, length);
-  d.hw = r.hw;
+/** Unmaps and then invalidates the IOTLB for the range, as iommu_unmap + iotlb_sync do. */
+export function hwUnmap(d: W, unit: string, domain: number, iova: bigint, length: bigint): bigint {
+  const r = hw.domainUnmap(get(d), domain, iova, length);
+  put(d, hw.invalidate(r.hw, unit, { domain, iova, length }));
   return r.unmapped;
 }
 
 export function hwDma(d: W, unit: string, rid: string, iova: bigint, length: bigint, dir: 'read' | 'write'): DmaResult {
-  const r = hwdma.dma(d.hw as hw.HwState, unit, rid, iova, length, dir);
-  d.hw = r.hw;
+  const r = hw.dma(get(d), unit, rid, iova, length, dir);
+  put(d, r.hw);
   return r.result;
 }
 
-/** IOTLB invalidation the model issues after it changed a domain's translations. */
-export function hwInvalidate(d: W, unit: string, scope: { domain?: number; iova?: bigint; length?: bigint }): void {
-  d.hw = hwdma.invalidate(d.hw as hw.HwState, unit, scope);
+export function hwSetDirtyTracking(d: W, domain: number, on: boolean): void {
+  put(d, hw.setDirtyTracking(get(d), domain, on));
+}
+
+export function hwReadDirty(d: W, domain: number, iova: bigint, length: bigint, pageSize: bigint, clear: boolean): hw.DirtyRange[] {
+  const r = hw.domainReadDirty(get(d), domain, iova, length, pageSize, clear);
+  put(d, r.hw);
+  return r.dirty;
 }

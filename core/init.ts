@@ -4,7 +4,7 @@
  * with its initial driver), and nothing else.
  */
 import { produce } from 'immer';
-import { EMPTY_HW, addUnit } from '../hw/state.js';
+import { EMPTY_HW, addUnit } from '../hw/index.js';
 import { Memory } from './mem.js';
 import type { Platform } from './platform.js';
 import type { World } from './world.js';

@@ -1,73 +1,159 @@
 /*
  * ioasDomains.ts: how domains and devices meet an IOAS's io_pagetable: adding a
  * domain (alignment rises to the domain's smallest page; the outside of its
- * aperture becomes reserved; every existing area is mapped into it), removing it,
- * and enforcing a device's reserved regions while it is attached.
+ * aperture becomes reserved; every existing area is pinned and mapped into it),
+ * removing it, filling and unfilling single areas, and a device's reserved regions
+ * while it is attached.
  *
- * Invariant: every domain in an IOAS mirrors the IOAS's areas; alignment is the
- * maximum over domains, accesses and the huge-page option, never above PAGE_SIZE.
+ * Invariants: every domain in an IOAS mirrors the IOAS's areas exactly (an area is
+ * in all of them or, with no domain, pinned nowhere); areas never meet reserved
+ * ranges; alignment is the maximum over domains, accesses and the huge-page
+ * option, never above PAGE_SIZE; a page is unpinned only after it left every domain.
  */
 import type { Draft } from 'immer';
 import type { Errno } from '../events/index.js';
-import type { HwptPagingObj, World } from './world.js';
+import { U64_MAX, alignmentCheck, checkReserve, fmtRange, type IntervalEntry } from './iopt/index.js';
+import type { Area, IoasData } from './ioasData.js';
+import type { HwptPagingObj, IoasObj, World } from './world.js';
+import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
+import { hwMap, hwUnmap } from './hwsync.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 
-function smallestPage(bitmap: bigint): bigint {
-  return bitmap & -bitmap;
+const smallestPage = (bitmap: bigint): bigint => bitmap & -bitmap;
+
+function ioasOf(d: Draft<World>, ctxId: number, ioasId: number): Draft<IoasObj> {
+  const o = d.ctxs[ctxId]!.objects[ioasId];
+  if (!o || o.type !== 'ioas') throw new Error(`${ioasId} is not an IOAS`);
+  return o;
+}
+const data = (io: Draft<IoasObj>) => io.data as unknown as IoasData;
+
+function hwptsOf(d: Draft<World>, ctxId: number, io: Draft<IoasObj>): HwptPagingObj[] {
+  return data(io).hwpts.map((h) => d.ctxs[ctxId]!.objects[h] as unknown as HwptPagingObj);
 }
 
-/** iopt_calculate_iova_alignment over the IOAS's current users. */
-export function recomputeAlignment(d: Draft<World>, ctxId: number, ioasId: number): void {
+/** iopt_calculate_iova_alignment over the IOAS's current users (optionally with one more domain). */
+export function alignmentFor(d: Draft<World>, ctxId: number, ioasId: number, extraUnit?: string): bigint {
   const ctx = d.ctxs[ctxId]!;
-  const ioas = ctx.objects[ioasId]!;
-  if (ioas.type !== 'ioas') throw new Error('not an IOAS');
+  const io = ioasOf(d, ctxId, ioasId);
+  const units = hwptsOf(d, ctxId, io).map((h) => h.unit);
+  if (extraUnit) units.push(extraUnit);
   let align = 1n;
-  for (const h of ioas.data.hwpts) {
-    const hw = ctx.objects[h] as HwptPagingObj;
-    const unit = d.platform.units.find((u) => u.name === hw.unit)!;
-    const p = smallestPage(unit.pageSizes);
+  for (const u of units) {
+    const p = smallestPage(d.platform.units.find((x) => x.name === u)!.pageSizes);
     if (p > align) align = p;
   }
-  for (const a of ioas.data.accesses) {
+  for (const a of data(io).accesses) {
     const acc = ctx.objects[a];
     if (acc?.type === 'access' && acc.needsPin && d.platform.pageSize > align) align = d.platform.pageSize;
   }
-  if (!ioas.data.hugePages && d.platform.pageSize > align) align = d.platform.pageSize;
-  ioas.data.iovaAlignment = align;
+  if (!data(io).hugePages && d.platform.pageSize > align) align = d.platform.pageSize;
+  return align;
 }
 
-/** iopt_table_add_domain: the new HWPT's domain joins the IOAS. */
+const areaKey = (ioasId: number, iova: bigint) => `a:${ioasId}:${iova.toString(16)}`;
+
+function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; last: number } {
+  const P = d.platform.pageSize;
+  return { first: Number(a.pageOffset / P), last: Number((a.pageOffset + length - 1n) / P) };
+}
+
+function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
+  const p = getPages(d, ctxId, e.value.pages);
+  const len = e.last - e.start + 1n;
+  for (const piece of physOf(p, d.platform.pageSize, e.value.pageOffset, len))
+    hwMap(d, domain, e.start + (piece.off - e.value.pageOffset), piece.pa, piece.length, e.value.prot);
+}
+
+/** Pins an area and maps it into every domain of its IOAS (nothing to do without domains). */
+export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: IntervalEntry<Area>): Refusal | null {
+  const io = ioasOf(d, ctxId, ioasId);
+  const hwpts = hwptsOf(d, ctxId, io);
+  if (hwpts.length === 0) return null;
+  const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(ioasId, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
+  if (r) return r;
+  for (const h of hwpts) mapInto(d, ctxId, e, h.domain);
+  return null;
+}
+
+/** Unmaps an area from every domain (with IOTLB invalidation), then unpins what nobody else holds. */
+export function unfillArea(d: Draft<World>, ctxId: number, ioasId: number, e: IntervalEntry<Area>): void {
+  const io = ioasOf(d, ctxId, ioasId);
+  const hwpts = hwptsOf(d, ctxId, io);
+  if (hwpts.length === 0) return;
+  for (const h of hwpts) hwUnmap(d, h.unit, h.domain, e.start, e.last - e.start + 1n);
+  removePinUser(d, ctxId, e.value.pages, areaKey(ioasId, e.start));
+}
+
+/** iopt_table_add_domain: the HWPT's domain joins its IOAS. */
 export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): Refusal | null {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
-  const ioas = ctx.objects[hwpt.ioas]!;
-  if (ioas.type !== 'ioas') throw new Error('HWPT on a non-IOAS');
+  const hwpt = ctx.objects[hwptId] as unknown as HwptPagingObj;
+  const io = ioasOf(d, ctxId, hwpt.ioas);
   const unit = d.platform.units.find((u) => u.name === hwpt.unit)!;
   if (smallestPage(unit.pageSizes) > d.platform.pageSize)
     return { errno: 'EINVAL', reason: `the domain's smallest page (${smallestPage(unit.pageSizes)}) is larger than PAGE_SIZE` };
-  ioas.data.hwpts.push(hwptId);
-  recomputeAlignment(d, ctxId, hwpt.ioas);
+  const align = alignmentFor(d, ctxId, hwpt.ioas, hwpt.unit);
+  if (align > data(io).iovaAlignment) {
+    const bad = alignmentCheck(data(io).areas, align, (a) => a.pageOffset % d.platform.pageSize);
+    if (bad) return { errno: 'EADDRINUSE', reason: `a domain of ${hwpt.unit} needs ${align}-byte alignment: ${bad.reason}` };
+  }
+  const owner = `domain:${hwptId}`;
+  const outside: [bigint, bigint][] = [];
+  if (unit.aperture.start > 0n) outside.push([0n, unit.aperture.start - 1n]);
+  if (unit.aperture.last < U64_MAX) outside.push([unit.aperture.last + 1n, U64_MAX]);
+  let reserved = data(io).reserved;
+  for (const [s, l] of outside) {
+    const c = checkReserve(data(io).areas, data(io).allowed, s, l);
+    if (!c.ok) return { errno: 'EADDRINUSE', reason: `the aperture of HWPT ${hwptId} leaves ${fmtRange(s, l)} unusable, but ${c.reason}` };
+    reserved = reserved.add(owner, s, l);
+  }
+  const first = data(io).hwpts.length === 0;
+  for (const e of data(io).areas.entries()) {
+    if (first) {
+      const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(hwpt.ioas, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
+      if (r) return r;
+    }
+    mapInto(d, ctxId, e, hwpt.domain);
+  }
+  io.data.reserved = reserved as never;
+  io.data.hwpts.push(hwptId);
+  io.data.iovaAlignment = align;
   return null;
 }
 
 /** Removes a domain from its IOAS (HWPT destroy or auto HWPT release). Cannot fail. */
 export function ioasRemoveDomain(d: Draft<World>, ctxId: number, hwptId: number): void {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
-  const ioas = ctx.objects[hwpt.ioas]!;
-  if (ioas.type !== 'ioas') throw new Error('HWPT on a non-IOAS');
-  ioas.data.hwpts = ioas.data.hwpts.filter((h) => h !== hwptId);
-  recomputeAlignment(d, ctxId, hwpt.ioas);
+  const hwpt = ctx.objects[hwptId] as unknown as HwptPagingObj;
+  const io = ioasOf(d, ctxId, hwpt.ioas);
+  const last = data(io).hwpts.length === 1;
+  for (const e of data(io).areas.entries()) {
+    hwUnmap(d, hwpt.unit, hwpt.domain, e.start, e.last - e.start + 1n);
+    if (last) removePinUser(d, ctxId, e.value.pages, areaKey(hwpt.ioas, e.start));
+  }
+  io.data.hwpts = io.data.hwpts.filter((h) => h !== hwptId);
+  io.data.reserved = data(io).reserved.removeOwner(`domain:${hwptId}`) as never;
+  io.data.iovaAlignment = alignmentFor(d, ctxId, hwpt.ioas);
 }
 
 /** iopt_table_enforce_dev_resv_regions: the device's reserved regions join the IOAS. */
 export function ioasEnforceDevResv(d: Draft<World>, ctxId: number, ioasId: number, dev: string): Refusal | null {
-  void d; void ctxId; void ioasId; void dev;
+  const io = ioasOf(d, ctxId, ioasId);
+  const unit = d.platform.units.find((u) => u.name === d.devices[dev]!.unit)!;
+  let reserved = data(io).reserved;
+  for (const r of unit.reserved) {
+    const c = checkReserve(data(io).areas, data(io).allowed, r.start, r.last);
+    if (!c.ok) return { errno: 'EADDRINUSE', reason: `${dev} reserves its ${r.type.toUpperCase()} window ${fmtRange(r.start, r.last)}, but ${c.reason}` };
+    reserved = reserved.add(`dev:${dev}`, r.start, r.last);
+  }
+  io.data.reserved = reserved as never;
   return null;
 }
 
 /** Removes the reservations a device holds in an IOAS. */
 export function ioasRemoveDevResv(d: Draft<World>, ctxId: number, ioasId: number, dev: string): void {
-  void d; void ctxId; void ioasId; void dev;
+  const io = ioasOf(d, ctxId, ioasId);
+  io.data.reserved = data(io).reserved.removeOwner(`dev:${dev}`) as never;
 }

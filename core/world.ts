@@ -14,7 +14,7 @@ import type { Platform } from './platform.js';
 import type { Memory } from './mem.js';
 import type { IoasData } from './ioasData.js';
 import type { PagesTable } from './pages.js';
-import type { HwState } from '../hw/state.js';
+import type { HwState } from '../hw/index.js';
 
 export interface Proc {
   readonly pid: number;
