@@ -13,7 +13,8 @@ const trace = [
   { op: 'mmap', length: 8 * MiB, expect: { ok: true, addr: '$buf' } },
   { op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['READABLE', 'WRITEABLE'], user_va: '$buf', length: 4 * MiB, expect: { ok: true, iova: '$iova' } },
   { op: 'dma', dev: 'a', iova: '$iova', length: 4096, dir: 'write', expect: { ok: true } },
-  { op: 'dma', dev: 'b', iova: '$iova', length: 4096, dir: 'read', expect: { fault: 'blocked' } },
+  // b is not attached, but its group-mate is: translation is per group (§6.3)
+  { op: 'dma', dev: 'b', iova: '$iova', length: 4096, dir: 'read', expect: { ok: true, owner: 'pid:1' } },
   { op: 'IOMMU_IOAS_UNMAP', fd: '$ifd', ioas_id: '$A', iova: '$iova', length: 4 * MiB, expect: { ok: true } },
   { op: 'dma', dev: 'c', iova: '$iova', length: 4096, dir: 'read', expect: { fault: 'not_present' } },
   { op: 'exit', expect: { ok: true } },

@@ -15,6 +15,12 @@ function canon(v: unknown, out: string[]): void {
     out.push('[');
     for (const x of v) canon(x, out);
     out.push(']');
+  } else if (typeof v === 'object' && !isPlain(v)) {
+    // Persistent collections are compared by content, never by their internals
+    // (sorted-btree shares and flags nodes across trees).
+    const it = (v as { entries?: () => Iterable<unknown> }).entries;
+    if (typeof it !== 'function') throw new Error(`stateHash: no canonical form for ${v.constructor.name}`);
+    canon(Array.from(it.call(v)), out);
   } else if (typeof v === 'object') {
     out.push('{');
     for (const k of Object.keys(v as object)) {
@@ -23,6 +29,11 @@ function canon(v: unknown, out: string[]): void {
     }
     out.push('}');
   }
+}
+
+function isPlain(v: object): boolean {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
 }
 
 export function fnv1a64(s: string): string {
@@ -48,6 +59,8 @@ export function stateHash(w: World): string {
   for (const u of hw.units) {
     out.push(u.name);
     canon(hwc.iotlbContents(hw, u.name), out);
+    canon(hwc.faultLog(hw, u.name), out);
+    canon([...u.contexts.entries()].map(([rid, , e]) => [rid, e]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)), out);
   }
   for (const [id] of hw.domains.entries()) canon(hwc.domainRuns(hw, id as number), out);
   return fnv1a64(out.join('|'));
