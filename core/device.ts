@@ -29,7 +29,7 @@ export function addDevice(d: Draft<World>, name: string, unit: string, groupId: 
     g = d.groups[groupId]!;
   }
   g.devices.push(name);
-  d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: false };
+  d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: null };
   // A new device joins its group's current domain (iommu_group_add_device).
   hwSetContext(d, unit, name, contextFor(g, g.domain));
   return null;
@@ -85,7 +85,20 @@ function removeNow(d: Draft<World>, dev: Draft<Device>): void {
 export function finishPendingRemoval(d: Draft<World>, name: string): void {
   const dev = d.devices[name];
   if (!dev || !dev.removePending || vfioUsers(d, name) > 0) return;
-  removeNow(d, dev);
+  const what = dev.removePending;
+  dev.removePending = null;
+  if (what === 'device') removeNow(d, dev);
+  else unbindDriver(d, dev);
+}
+
+/**
+ * vfio_unregister_group_dev: the cdev node goes at once (vfio_device_del), so new
+ * opens find nothing; the unregistration itself waits for the open files.
+ */
+function startPendingRemoval(d: Draft<World>, dev: Draft<Device>, what: 'device' | 'driver'): void {
+  dev.removePending = what;
+  if (dev.cdev !== null) delete d.cdevs[dev.cdev];
+  dev.cdev = null;
 }
 
 export const platformHandlers = {
@@ -102,7 +115,7 @@ export const platformHandlers = {
     if (!dev) return fail('ENODEV', `no device ${i.f.dev}`);
     const users = vfioUsers(d, dev.name);
     if (users > 0) {
-      dev.removePending = true;
+      startPendingRemoval(d, dev, 'device');
       return pending(`${dev.name} is held by ${users} VFIO file${users > 1 ? 's' : ''}; removal completes when the last closes`);
     }
     removeNow(d, dev);
@@ -123,7 +136,7 @@ export const platformHandlers = {
     const users = vfioUsers(d, dev.name);
     if (users > 0) {
       // vfio_unregister_group_dev waits for the last user; model it as a pending removal.
-      dev.removePending = true;
+      startPendingRemoval(d, dev, 'driver');
       return pending(`${dev.name} is held by ${users} VFIO file${users > 1 ? 's' : ''}; the driver unbinds when the last closes`);
     }
     unbindDriver(d, dev);

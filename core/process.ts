@@ -166,6 +166,8 @@ export const processHandlers = {
   ioctl(d: Draft<World>, i: InputOf<'ioctl'>): Outcome {
     const t = lookupFd(d, i.pid, i.f.fd);
     if (!t) return fail('EBADF', `fd ${i.f.fd} is not open in pid ${i.pid}`);
+    if (t.file.kind === 'vfio-cdev' && !t.file.bound)
+      return fail('EINVAL', `fd ${i.f.fd} (${t.file.dev}) is not bound to an iommufd yet: access is not granted`);
     const named = Object.entries(OPS).find(([, s]) => 'ioctl' in s && s.ioctl && ((0x3b << 8) | s.ioctl.nr) === i.f.cmd);
     if (named) return fail('EINVAL', `ioctl 0x${i.f.cmd.toString(16)} is ${named[0]}: write it by name so its fields can be given`);
     return fail('ENOTTY', `ioctl 0x${i.f.cmd.toString(16)} is not known on a ${t.file.kind} file`);

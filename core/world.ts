@@ -136,8 +136,11 @@ export interface Device {
   /** N of /dev/vfio/devices/vfioN while vfio-pci is bound. */
   readonly cdev: number | null;
   readonly flags: readonly DeviceFlag[];
-  /** A device_remove is waiting for the last VFIO fd of this device to close. */
-  readonly removePending: boolean;
+  /**
+   * A device_remove ('device') or a vfio-pci driver_remove ('driver') is waiting for
+   * the last VFIO fd of this device to close; the cdev node is already gone.
+   */
+  readonly removePending: 'device' | 'driver' | null;
 }
 
 export interface UserAcct {
