@@ -1,0 +1,235 @@
+/*
+ * io.ts: everything the CLI touches outside itself, behind one small interface, so
+ * commands run in-process in tests (memoryIo) and against the real process in
+ * main.ts (nodeIo). Output is buffered and written synchronously: the replay hot
+ * loop never awaits anything.
+ */
+import * as fs from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+
+export interface Out {
+  write(s: string): void;
+  /** Pushes buffered text out (called at the end of a command and before exit). */
+  flush(): void;
+}
+
+export interface Io {
+  readonly stdout: Out;
+  readonly stderr: Out;
+  /** The whole text of a file ("-" is standard input). Throws with a readable message. */
+  readFile(path: string): string;
+  /** The lines of a file without their terminators, read in chunks (never the whole file at once). */
+  readLines(path: string): Iterable<string>;
+  /** Number of trace entries (non-blank, non-comment lines after the header), or null when unknown (stdin). */
+  countEntries(path: string): number | null;
+  /** Size in bytes, or null when unknown (stdin). */
+  fileSize(path: string): number | null;
+  readonly isTTY: { readonly stdout: boolean; readonly stderr: boolean };
+  /** Milliseconds, monotonic. */
+  now(): number;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Splits text into lines the way readLines does ("\n" or "\r\n"; no empty last line after a final newline). */
+export function splitLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.endsWith('\r')) lines[i] = l.slice(0, -1);
+  }
+  return lines;
+}
+
+/** Counts entries in text: lines whose first non-blank character exists and is not '#', minus the header. */
+export function countEntriesIn(text: string): number {
+  let n = 0;
+  for (const l of splitLines(text)) {
+    const t = l.trimStart();
+    if (t !== '' && !t.startsWith('#')) n++;
+  }
+  return Math.max(0, n - 1);
+}
+
+class BufferedOut implements Out {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly fd: number, private readonly limit = 1 << 16) {}
+  write(s: string): void {
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= this.limit) this.flush();
+  }
+  flush(): void {
+    if (this.parts.length === 0) return;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    writeAll(this.fd, text);
+  }
+}
+
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text, 'utf8');
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(fd, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue; // a non-blocking pipe is full: retry
+      if (code === 'EPIPE') process.exit(0); // the reader went away (`| head`): stop quietly
+      throw e;
+    }
+  }
+}
+
+const CHUNK = 1 << 20;
+
+function* chunks(path: string): Generator<Buffer> {
+  const fd = path === '-' ? 0 : fs.openSync(path, 'r');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, CHUNK, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+        throw e;
+      }
+      if (n === 0) break;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    if (fd !== 0) fs.closeSync(fd);
+  }
+}
+
+function* fileLines(path: string): Generator<string> {
+  const dec = new StringDecoder('utf8');
+  let rest = '';
+  for (const c of chunks(path)) {
+    const text = rest + dec.write(c);
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0) break;
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      yield text.slice(start, end);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  rest += dec.end();
+  if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+}
+
+/** Counts entry lines by scanning bytes (cheap enough for a progress bar's total). */
+function countFileEntries(path: string): number {
+  let n = 0;
+  let state = 0; // 0: at line start / only blanks so far; 1: inside a counted line; 2: inside a comment line
+  for (const c of chunks(path)) {
+    for (let i = 0; i < c.length; i++) {
+      const b = c[i]!;
+      if (b === 10) state = 0;
+      else if (state === 0 && b !== 32 && b !== 9 && b !== 13) {
+        if (b === 35) state = 2;
+        else {
+          state = 1;
+          n++;
+        }
+      }
+    }
+  }
+  return Math.max(0, n - 1);
+}
+
+function describeFsError(path: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
+  return new Error(`cannot read ${path}: ${why}`);
+}
+
+/** Wraps an iterable so file-system errors become readable messages. */
+function* guarded(path: string, it: () => Iterable<string>): Generator<string> {
+  try {
+    yield* it();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== undefined) throw describeFsError(path, e);
+    throw e;
+  }
+}
+
+export function nodeIo(): Io {
+  return {
+    stdout: new BufferedOut(1),
+    stderr: new BufferedOut(2, 0),
+    readFile(path) {
+      try {
+        return fs.readFileSync(path === '-' ? 0 : path, 'utf8');
+      } catch (e) {
+        throw describeFsError(path, e);
+      }
+    },
+    readLines: (path) => guarded(path, () => fileLines(path)),
+    countEntries(path) {
+      if (path === '-') return null;
+      try {
+        return countFileEntries(path);
+      } catch {
+        return null;
+      }
+    },
+    fileSize(path) {
+      if (path === '-') return null;
+      try {
+        return fs.statSync(path).size;
+      } catch {
+        return null;
+      }
+    },
+    isTTY: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
+    now: () => performance.now(),
+    env: process.env,
+  };
+}
+
+/** An Out that collects text (for tests and the bench). */
+export class StringOut implements Out {
+  text = '';
+  write(s: string): void {
+    this.text += s;
+  }
+  flush(): void {}
+}
+
+/** An Out that drops everything (bench). */
+export const NULL_OUT: Out = { write() {}, flush() {} };
+
+export interface MemoryIo extends Io {
+  readonly stdout: StringOut;
+  readonly stderr: StringOut;
+}
+
+/** An in-memory Io: files from a map, output collected; a missing file is an error. */
+export function memoryIo(files: Readonly<Record<string, string>> = {}, opts: { tty?: boolean; stderrTTY?: boolean; now?: () => number } = {}): MemoryIo {
+  const get = (path: string): string => {
+    const t = files[path];
+    if (t === undefined) throw new Error(`cannot read ${path}: no such file`);
+    return t;
+  };
+  return {
+    stdout: new StringOut(),
+    stderr: new StringOut(),
+    readFile: get,
+    readLines: (path) => splitLines(get(path)),
+    countEntries: (path) => (files[path] === undefined ? null : countEntriesIn(files[path])),
+    fileSize: (path) => (files[path] === undefined ? null : Buffer.byteLength(files[path])),
+    isTTY: { stdout: opts.tty === true, stderr: opts.stderrTTY ?? opts.tty === true },
+    now: opts.now ?? (() => 0),
+    env: {},
+  };
+}
