@@ -12,7 +12,7 @@ import {
   expectOf, isSkippable, isTraceError, isVarRef, matchExpect, parseHeaderLine,
   type Bindings, type Entry, type Input, type Outcome, type TraceHeader,
 } from '../events/index.js';
-import { parseEntryLine, resolveEntry } from './codec.js';
+import { parseEntryLine, resolveEntry } from '../events/index.js';
 import { initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
 
 export interface Counts {

@@ -8,11 +8,12 @@
  * (the removal is pending until then); binding vfio-pci creates the lowest free
  * /dev/vfio/devices/vfioN.
  */
-import type { Draft } from 'immer';
+import { castDraft, type Draft } from 'immer';
+import { memOf } from './mem.js';
 import { U64_MAX, fail, fault, ok, pending, type DeviceFlag, type InputOf, type Outcome } from '../events/index.js';
 import type { Device, World } from './world.js';
 import { contextFor, describeDomain, isDmaManaged, unuseDefaultDomain, useDefaultDomain } from './ownership.js';
-import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext } from './hwsync.js';
+import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext, hwUnmap } from './hwsync.js';
 import { vfioUsers } from './vfio.js';
 
 type Fail = { errno: 'EEXIST' | 'ENODEV' | 'EINVAL' | 'EBUSY'; reason: string };
@@ -29,7 +30,7 @@ export function addDevice(d: Draft<World>, name: string, unit: string, groupId: 
     g = d.groups[groupId]!;
   }
   g.devices.push(name);
-  d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: null };
+  d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: null, dmaMaps: [] };
   // A new device joins its group's current domain (iommu_group_add_device).
   hwSetContext(d, unit, name, contextFor(g, g.domain));
   return null;
@@ -63,6 +64,12 @@ export function probeDriver(d: Draft<World>, name: string, driver: string): Fail
 /** Unbinds the driver now (the caller has checked no VFIO user holds the device). */
 function unbindDriver(d: Draft<World>, dev: Draft<Device>): void {
   const g = d.groups[dev.group]!;
+  // A well-behaved driver unmaps and frees its DMA buffers in .remove.
+  for (const m of dev.dmaMaps) {
+    hwUnmap(d, g.unit, g.defaultDomain, m.iova, m.length);
+    d.mem = castDraft(memOf(d).unmapFrames(m.pa, m.length));
+  }
+  dev.dmaMaps = [];
   if (dev.driver && !isDmaManaged(dev.driver)) unuseDefaultDomain(g);
   if (dev.cdev !== null) delete d.cdevs[dev.cdev];
   dev.cdev = null;
@@ -170,6 +177,7 @@ export const platformHandlers = {
     const iova = g.dmaNext;
     g.dmaNext = iova + len;
     hwMap(d, g.defaultDomain, iova, a.pa, len, 3);
+    dev.dmaMaps.push({ iova, length: len, pa: a.pa });
     return ok({ iova });
   },
 };

@@ -141,6 +141,8 @@ export interface Device {
    * the last VFIO fd of this device to close; the cdev node is already gone.
    */
   readonly removePending: 'device' | 'driver' | null;
+  /** Kernel buffers the bound DMA-API driver mapped with dma_map (unmapped when it unbinds). */
+  readonly dmaMaps: readonly { readonly iova: bigint; readonly length: bigint; readonly pa: bigint }[];
 }
 
 export interface UserAcct {

@@ -13,7 +13,7 @@ import { run } from '../cli/run.js';
 import { memoryIo, nodeIo, splitLines, StringOut, type Io } from '../cli/io.js';
 import { replayLines } from '../cli/replay.js';
 import { errorMessage } from '../cli/format.js';
-import { parseEntryLine } from '../cli/codec.js';
+import { parseEntryLine } from '../events/index.js';
 import { generate } from '../cli/gen/index.js';
 import { Rng } from '../cli/gen/rng.js';
 

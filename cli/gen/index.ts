@@ -11,7 +11,7 @@
  * and add a row to WORKLOADS.
  */
 import { expectOf, isTraceError, printEntry, printHeader, type Bindings } from '../../events/index.js';
-import { parseEntryObject as parseEntry, resolveEntry } from '../codec.js';
+import { parseEntry, resolveEntry } from '../../events/index.js';
 import { initialWorld, resolvePlatform, stateHash, step } from '../../core/index.js';
 import { Rng } from './rng.js';
 import type { GenApi, Workload } from './script.js';
