@@ -3,9 +3,9 @@
  * No clock, randomness or I/O. This index is the folder's public face.
  */
 import { makeStep } from './step.js';
-import { TABLE } from './table.js';
+import { SHALLOW_OPS, TABLE } from './table.js';
 
-export const step = makeStep(TABLE);
+export const step = makeStep(TABLE, SHALLOW_OPS);
 export type { StepResult } from './step.js';
 export { initialWorld } from './init.js';
 export { resolvePlatform, BUILTIN_PLATFORMS } from './platform.js';

@@ -23,12 +23,22 @@ export interface StepResult {
   readonly outcome: Outcome;
 }
 
-export function makeStep(table: HandlerTable) {
+/**
+ * `shallow` ops only replace top-level fields of the World (a DMA replaces `hw`):
+ * they run on a shallow copy instead of an immer draft, which keeps the hottest
+ * operation of a replay free of proxy and freeze costs.
+ */
+export function makeStep(table: HandlerTable, shallow: ReadonlySet<OpName> = new Set()) {
   return function step(w: World, input: Input): StepResult {
     const handler = table[input.op] as Handler<OpName>;
     let outcome: Outcome | undefined;
     let keep = false;
     const env: StepEnv = { keepOnError: () => { keep = true; } };
+    if (shallow.has(input.op)) {
+      const next = { ...w };
+      outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
+      return { world: outcome.kind === 'errno' && !keep ? w : next, outcome };
+    }
     const next = produce(w, (d) => {
       outcome = handler(d, input as InputOf<OpName>, env);
     });

@@ -4,6 +4,7 @@
  */
 import { castDraft, type Draft } from 'immer';
 import type { HandlerTable } from './step.js';
+import type { OpName } from '../events/index.js';
 import type { World } from './world.js';
 import { platformHandlers } from './device.js';
 import { processHandlers } from './process.js';
@@ -20,11 +21,14 @@ const rows: HandlerTable = {
   ...vfioHandlers,
 };
 
-/** Every handler but spawn sees the process exist (a process exists from its first entry). */
+/** Ops whose handlers only replace top-level World fields (see makeStep). */
+export const SHALLOW_OPS: ReadonlySet<OpName> = new Set<OpName>(['dma']);
+
+/** Every handler but spawn (and shallow ops, which touch no process) sees the process exist. */
 export const TABLE: HandlerTable = Object.fromEntries(
   Object.entries(rows).map(([op, h]) => [
     op,
-    op === 'spawn'
+    op === 'spawn' || SHALLOW_OPS.has(op as OpName)
       ? h
       : (d: Draft<World>, i: { pid: number }, env: unknown) => {
           if (!d.procs[i.pid]) d.procs[i.pid] = castDraft(defaultProc(i.pid));
