@@ -157,7 +157,7 @@ export function invalidate(hw: HwState, unitName: string, scope: { domain?: numb
     start = Number(scope.iova >> gs);
     end = Number(last >> gs) + 1;
   }
-  const tlb = tlbInvalidate(unit.iotlb, { domain: scope.domain, start, end });
+  const tlb = tlbInvalidate(unit.iotlb, { domain: scope.domain, start, end }, unit.format.spans);
   if (tlb === unit.iotlb) return hw;
   return withUnit(hw, new Unit(unit.name, unit.format, unit.contexts, tlb, unit.faults));
 }

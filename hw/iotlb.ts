@@ -108,13 +108,30 @@ export interface TlbScope {
   end?: number;
 }
 
-export function tlbInvalidate(tlb: Iotlb, scope: TlbScope): Iotlb {
+export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans?: readonly number[]): Iotlb {
   if (scope.domain === undefined) {
     return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), PMap.empty(), tlb.nextSeq, tlb.nextSeq, 0);
   }
+  if (tlb.size === 0) return tlb;
   const start = scope.start ?? 0;
   const end = scope.end ?? Infinity;
   let t = tlb;
+  if (spans && end !== Infinity) {
+    // A small range is cheaper to probe key by key than to scan the whole IOTLB.
+    let probes = 0;
+    for (let d = 0; d < spans.length; d++) if (tlb.depthMask & (1 << d)) probes += Math.ceil((end - start) / spans[d]!) + 1;
+    if (probes < tlb.size) {
+      for (let d = 0; d < spans.length; d++) {
+        if ((tlb.depthMask & (1 << d)) === 0) continue;
+        const span = spans[d]!;
+        for (let base = start - (start % span); base < end; base += span) {
+          const e = t.entries.get(scope.domain, keyOf(base, span, d));
+          if (e !== undefined) t = remove(t, e);
+        }
+      }
+      return t;
+    }
+  }
   for (const e of tlb.entries.values()) {
     if (e.domain === scope.domain && e.iovaBase < end && e.iovaBase + e.span > start) t = remove(t, e);
   }

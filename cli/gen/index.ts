@@ -16,12 +16,14 @@ import { initialWorld, resolvePlatform, stateHash, step } from '../../core/index
 import { Rng } from './rng.js';
 import type { GenApi, Workload } from './script.js';
 import { basic } from './basic.js';
+import { vmChurn } from './vmChurn.js';
 
 export type { Req, Script, GenApi, Workload } from './script.js';
 export { op, interleave } from './script.js';
 
 export const WORKLOADS: Readonly<Record<string, Workload>> = {
   basic,
+  'vm-churn': vmChurn,
 };
 
 export interface GenOptions {
