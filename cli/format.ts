@@ -107,7 +107,7 @@ export function summaryLine(r: FileReport, s: Style): string {
   const c = r.counts;
   const div = r.divergences.length;
   const parts = [
-    `${r.entries} entries`,
+    `${r.entries} ${r.entries === 1 ? 'entry' : 'entries'}`,
     `${s.green(`${c.ok} ok`)}, ${s.yellow(`${c.errno} errno`)}, ${s.red(`${c.fault} fault`)}, ${s.cyan(`${c.pending} pending`)}`,
     div === 0 ? s.green('0 divergences') : s.red(s.bold(`${div} divergence${div === 1 ? '' : 's'}`)),
     `state ${r.stateHash ?? '-'}`,
