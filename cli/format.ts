@@ -74,11 +74,23 @@ export function styleOutcome(o: Outcome, s: Style): string {
 
 const LINE_WIDTH = 6;
 
+/** ` [fd as $ifd]`: the outputs the entry's expect names as variables. */
+function bindsOf(ev: EntryEvent, s: Style): string {
+  const ex = ev.entry.expect;
+  if (!ex || (ex.kind !== 'ok' && ex.kind !== 'errno')) return '';
+  const parts: string[] = [];
+  for (const k in ex.out) {
+    const v = ex.out[k];
+    if (isVarRef(v)) parts.push(`${k} as ${v.var}`);
+  }
+  return parts.length ? s.dim(` [${parts.join(', ')}]`) : '';
+}
+
 /** One timeline line: `    12  [pid 7] VFIO_DEVICE_BIND_IOMMUFD fd=$dfd1=4 iommufd=$ifd1=3 -> ok out_devid=1`. */
 export function timelineLine(ev: EntryEvent, s: Style): string {
   const pid = ev.input.pid !== 1 ? s.magenta(`[pid ${ev.input.pid}] `) : '';
   const note = ev.entry.note !== undefined ? s.dim(`  # ${ev.entry.note}`) : '';
-  return `${s.dim(String(ev.entry.line).padStart(LINE_WIDTH))}  ${pid}${describeInput(ev)} ${s.dim('->')} ${styleOutcome(ev.outcome, s)}${note}`;
+  return `${s.dim(String(ev.entry.line).padStart(LINE_WIDTH))}  ${pid}${describeInput(ev)} ${s.dim('->')} ${styleOutcome(ev.outcome, s)}${bindsOf(ev, s)}${note}`;
 }
 
 export function divergenceLine(d: Divergence, s: Style, withLine: boolean): string {
@@ -107,7 +119,7 @@ export function summaryLine(r: FileReport, s: Style): string {
   const c = r.counts;
   const div = r.divergences.length;
   const parts = [
-    `${r.entries} entries`,
+    `${r.entries} ${r.entries === 1 ? 'entry' : 'entries'}`,
     `${s.green(`${c.ok} ok`)}, ${s.yellow(`${c.errno} errno`)}, ${s.red(`${c.fault} fault`)}, ${s.cyan(`${c.pending} pending`)}`,
     div === 0 ? s.green('0 divergences') : s.red(s.bold(`${div} divergence${div === 1 ? '' : 's'}`)),
     `state ${r.stateHash ?? '-'}`,

@@ -48,13 +48,14 @@ function run(args: Parsed, io: Io): number {
   const out = io.stdout;
   let code: number = EXIT.OK;
 
-  for (const file of files) {
+  for (const path of files) {
+    const file = path === '-' ? '<stdin>' : path;
     // A progress bar only when it cannot garble the timeline (stdout is not the same terminal, or prints little).
     let progress: Progress | null = null;
     if (io.isTTY.stderr && (json || quiet || !io.isTTY.stdout)) {
-      const size = io.fileSize(file);
+      const size = io.fileSize(path);
       if (size !== null && size >= PROGRESS_MIN_BYTES) {
-        const total = io.countEntries(file);
+        const total = io.countEntries(path);
         if (total !== null && total > PROGRESS_MIN_ENTRIES) progress = new Progress(io, file, total);
       }
     }
@@ -69,7 +70,7 @@ function run(args: Parsed, io: Io): number {
         out.write(timelineLine(ev, style) + '\n');
         if (ev.divergence) out.write(divergenceLine(ev.divergence, style, false) + '\n');
       };
-    const report = replayLines(file, linesOf(io, file), {
+    const report = replayLines(file, linesOf(io, path), {
       ...(onEntry ? { onEntry } : {}),
       ...(!json && !quiet
         ? {

@@ -48,7 +48,7 @@ test('replay of a good trace: timeline, summary, exit 0', () => {
   const r = cli(['replay', 'p.jsonl'], { 'p.jsonl': PASSTHROUGH });
   assert.is(r.code, 0);
   assert.is(r.err, '');
-  assert.match(r.out, /^\s+8  \[pid 7\] open path=\/dev\/iommu -> ok fd=3$/m);
+  assert.match(r.out, /^\s+8  \[pid 7\] open path=\/dev\/iommu -> ok fd=3 \[fd as \$ifd\]$/m);
   assert.match(r.out, /VFIO_DEVICE_BIND_IOMMUFD fd=\$dfd=4 iommufd=\$ifd=3 -> ok out_devid=2/);
   assert.match(r.out, /^\s+12  dma dev=0000:01:00.0 iova=0x1000 length=4 dir=read -> fault blocked: /m);
   assert.match(r.out, /IOMMU_DESTROY fd=\$ifd=3 id=\$A=1 -> EBUSY: IOAS 1 is used by HWPT 3/);
