@@ -1,7 +1,8 @@
 /*
  * bench/main.ts: `npm run bench [-- --entries N] [--seed S] [--json] [--keep]`.
  *
- * Generates a deterministic `basic` trace (200,000 entries by default) in memory,
+ * Generates a deterministic trace of a workload (`--workload`, default `basic`;
+ * 200,000 entries by default) in memory,
  * writes it to a temp file, then measures on that file, streaming it as the CLI does:
  *   - parse floor: JSON.parse of every line (the least any replay must do);
  *   - codec: parseEntryLine of every entry (JSON + typed fields, no model);
@@ -18,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isSkippable } from '../events/index.js';
 import { intFlag, parseArgs, UsageError } from '../cli/args.js';
-import { parseEntryLine } from '../cli/codec.js';
+import { parseEntryLine } from '../events/index.js';
 import { generate } from '../cli/gen/index.js';
 import { nodeIo } from '../cli/io.js';
 import { replayLines, type FileReport } from '../cli/replay.js';
@@ -52,6 +53,7 @@ function main(argv: readonly string[]): number {
       { name: 'seed', short: 's', value: 'S', doc: 'generator seed (default 1)' },
       { name: 'json', doc: 'one JSON line with the numbers on stdout (the table goes to stderr)' },
       { name: 'keep', doc: 'keep the generated trace file' },
+      { name: 'workload', short: 'w', value: 'W', doc: 'generator workload (default basic; see iommufd-sim gen --help)' },
     ]);
   } catch (e) {
     if (e instanceof UsageError) {
@@ -63,6 +65,7 @@ function main(argv: readonly string[]): number {
   const entries = intFlag(args, 'entries', 200_000);
   const seed = intFlag(args, 'seed', 1, 0xffffffff);
   const json = args.flags.json === true;
+  const workload = typeof args.flags.workload === 'string' ? args.flags.workload : 'basic';
   const say = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
   const io = nodeIo();
   const peak: Peak = { rss: 0, heapUsed: 0 };
@@ -72,7 +75,7 @@ function main(argv: readonly string[]): number {
 
   // 1. Generate in memory, then write the file.
   const lines: string[] = [];
-  const gen = time(() => generate('basic', { entries, seed, platform: 'x86-vtd' }, (l) => lines.push(l)));
+  const gen = time(() => generate(workload, { entries, seed, platform: 'x86-vtd' }, (l) => lines.push(l)));
   const file = path.join(os.tmpdir(), `iommufd-sim-bench-${process.pid}.jsonl`);
   fs.writeFileSync(file, lines.join('\n') + '\n');
   const bytes = fs.statSync(file).size;
@@ -127,6 +130,7 @@ function main(argv: readonly string[]): number {
 
   const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
   const result = {
+    workload,
     entries,
     seed,
     bytes,
@@ -149,7 +153,7 @@ function main(argv: readonly string[]): number {
 
   const fmt = (n: number) => n.toLocaleString('en-US');
   const row = (name: string, perSec: number, ms: number) => `  ${name.padEnd(34)} ${fmt(perSec).padStart(12)} /s ${fmt(Math.round(ms)).padStart(8)} ms`;
-  say(`iommufd-sim bench: basic workload, ${fmt(entries)} entries, seed ${seed}, ${(bytes / MB).toFixed(1)} MB, node ${process.version}`);
+  say(`iommufd-sim bench: ${workload} workload, ${fmt(entries)} entries, seed ${seed}, ${(bytes / MB).toFixed(1)} MB, node ${process.version}`);
   say(row('generate (model + expect + print)', result.genPerSec, gen.ms));
   say(row('parse floor (JSON.parse per line)', result.parseFloorPerSec, floor.ms));
   say(row('codec (parseEntryLine)', result.codecPerSec, codec.ms));
