@@ -29,9 +29,9 @@ function cli(argv: string[], files: Record<string, string> = {}, opts: Parameter
   return { code, out: io.stdout.text, err: io.stderr.text };
 }
 
-function genText(n: number, seed = 1, platform = 'x86-vtd'): string {
+function genText(n: number, seed = 1, platform = 'x86-vtd', workload = 'basic'): string {
   const lines: string[] = [];
-  generate('basic', { entries: n, seed, platform }, (l) => lines.push(l));
+  generate(workload, { entries: n, seed, platform }, (l) => lines.push(l));
   return lines.join('\n') + '\n';
 }
 
@@ -262,7 +262,7 @@ test('gen usage errors', () => {
   assert.is(cli(['gen']).code, 2);
   const w = cli(['gen', 'nope']);
   assert.is(w.code, 2);
-  assert.match(w.err, /unknown workload "nope" \(known: basic\)/);
+  assert.match(w.err, /unknown workload "nope" \(known: basic, vm-churn\)/);
   assert.match(cli(['gen', 'basic', '--entries', 'many']).err, /--entries: "many" is not a non-negative integer/);
   assert.match(cli(['gen', 'basic', '--platform', 'pdp-11']).err, /unknown platform "pdp-11"/);
 });
@@ -312,6 +312,15 @@ test('progress bar on a TTY stderr for a long trace, cleared at the end', () => 
   assert.ok(r.err.endsWith('\r\x1b[K'), 'cleared at the end');
   const plain = cli(['replay', '--quiet', 'long.jsonl'], { 'long.jsonl': lines.join('\n') + '\n' });
   assert.is(plain.err, '', 'no bar when stderr is not a TTY');
+});
+
+test('vm-churn: deterministic, and replay --check of it passes', () => {
+  const a = genText(3000, 5, 'x86-vtd', 'vm-churn');
+  assert.is(a, genText(3000, 5, 'x86-vtd', 'vm-churn'));
+  assert.match(a, /IOMMU_IOAS_UNMAP/);
+  const r = cli(['replay', '--check', '--quiet', 'v.jsonl'], { 'v.jsonl': a });
+  assert.is(r.code, 0, r.out + r.err);
+  assert.match(r.out, /0 divergences/);
 });
 
 test.run();
