@@ -10,6 +10,7 @@ import { processHandlers } from './process.js';
 import { ctxHandlers } from './ctx.js';
 import { vfioHandlers } from './vfio.js';
 import { ioasHandlers } from './ioas.js';
+import { selftestHandlers } from './selftest.js';
 import { defaultProc } from './process.js';
 
 const rows: HandlerTable = {
@@ -18,6 +19,8 @@ const rows: HandlerTable = {
   ...ctxHandlers,
   ...ioasHandlers,
   ...vfioHandlers,
+  // The kernel selftest dialect (IOMMU_TEST_CMD), selftest-mock platform only.
+  ...selftestHandlers,
 };
 
 /** Every handler but spawn sees the process exist (a process exists from its first entry). */
