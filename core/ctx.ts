@@ -12,6 +12,7 @@ import { allocId, busyReason, objName } from './objects.js';
 import { destroyHwpt } from './hwpt.js';
 import { emptyIoasData } from './ioasData.js';
 import { destroyIoasData } from './ioasDestroy.js';
+import { destroyStdev } from './selftest.js';
 
 export function ctxOfFile(d: Draft<World>, fileId: number): Draft<Ctx> {
   const f = d.files[fileId]!;
@@ -31,6 +32,9 @@ function destroyObject(d: Draft<World>, ctxId: number, id: number): void {
       return;
     case 'hwpt_paging':
       destroyHwpt(d, ctxId, id);
+      return;
+    case 'selftest':
+      destroyStdev(d, ctxId, id);
       return;
     case 'device':
     case 'access':

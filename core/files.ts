@@ -9,6 +9,7 @@ import type { FileKind, World } from './world.js';
 import { unbindDevice } from './vfio.js';
 import { releaseCtx } from './ctx.js';
 import { finishPendingRemoval } from './device.js';
+import { releaseTestAccess } from './selftest.js';
 
 /** The lowest free fd of a process (0-2 are taken by stdio). */
 export function lowestFreeFd(d: Draft<World>, pid: number): number {
@@ -54,6 +55,9 @@ export function releaseFile(d: Draft<World>, fileId: number): void {
     }
     case 'memfd':
       delete d.files[fileId];
+      return;
+    case 'test-access':
+      releaseTestAccess(d, fileId);
       return;
   }
 }

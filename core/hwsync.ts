@@ -57,3 +57,8 @@ export function hwReadDirty(d: W, domain: number, iova: bigint, length: bigint, 
   put(d, r.hw);
   return r.dirty;
 }
+
+/** What a domain's page table translates `iova` to (a read of the table, no IOTLB), or null. */
+export function hwWalk(d: W, domain: number, iova: bigint): { pa: bigint; prot: number; pageSize: bigint } | null {
+  return hw.domainWalk(get(d), domain, iova);
+}

@@ -19,6 +19,7 @@ import { getObj } from './objects.js';
 import { createPages, refPages } from './pages.js';
 import { alignmentFor, fillArea, unfillArea } from './ioasDomains.js';
 import { hwHandlers } from './hwptIoctls.js';
+import { notifyUnmap } from './access.js';
 
 const FIXED_IOVA = 1, WRITEABLE = 2, READABLE = 4;
 const MAP_FLAGS = FIXED_IOVA | WRITEABLE | READABLE;
@@ -112,12 +113,32 @@ export const ioasHandlers = {
     const f = i.f;
     const io = ioasIn(ctx, f.ioas_id);
     if (typeof io === 'string') return fail('ENOENT', io);
-    if (f.iova === 0n && f.length === U64_MAX) return ok({ length: unmapAll(d, ctx.id, io.id) });
+    if (f.iova === 0n && f.length === U64_MAX) {
+      let bytes = 0n;
+      for (const e of [...dataOf(io).areas.entries()]) {
+        const r = notifyUnmap(d, ctx.id, io.id, e);
+        if (r) {
+          env.keepOnError(); // the notified drivers' unpins and earlier removals stay
+          return fail(r.errno, r.reason);
+        }
+        removeArea(d, ctx.id, io, e);
+        bytes += e.last - e.start + 1n;
+      }
+      return ok({ length: bytes });
+    }
     if (f.iova >= U64_MAX || f.length >= U64_MAX) return fail('EOVERFLOW', 'iova or length does not fit in unsigned long');
     if (f.length === 0n) return fail('EINVAL', 'length 0');
     if (f.iova + f.length - 1n > U64_MAX) return fail('EOVERFLOW', 'iova + length - 1 overflows');
     const plan = planUnmap(dataOf(io).areas, f.iova, f.iova + f.length - 1n);
-    for (const e of plan.inside) removeArea(d, ctx.id, io, e);
+    for (const [k, e] of plan.inside.entries()) {
+      // Areas in-kernel accesses pin: every access of the IOAS is told to unpin first.
+      const r = notifyUnmap(d, ctx.id, io.id, e);
+      if (r) {
+        env.keepOnError(); // the notified drivers' unpins and earlier removals stay
+        return fail(r.errno, `${r.reason}${k ? ` (${k} area${k > 1 ? 's' : ''} before it were already unmapped)` : ''}`);
+      }
+      removeArea(d, ctx.id, io, e);
+    }
     if (plan.stop) {
       // The kernel does not roll back the areas it already removed.
       if (plan.inside.length) env.keepOnError();

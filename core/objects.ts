@@ -20,6 +20,7 @@ const NAMES: Readonly<Record<ObjType, string>> = {
   hwpt_paging: 'HWPT_PAGING',
   device: 'DEVICE',
   access: 'ACCESS',
+  selftest: 'SELFTEST',
 };
 export const objName = (o: Obj): string => `${NAMES[o.type]} ${o.id}`;
 export const typeName = (t: ObjType): string => NAMES[t];
@@ -37,7 +38,9 @@ export function busyReason(o: Obj): string | null {
     case 'device':
       return `${objName(o)} belongs to the VFIO driver; it goes away only when its device fd is closed`;
     case 'access':
-      return `${objName(o)} belongs to its emulated-device driver`;
+      return `${objName(o)} belongs to its ${o.driver === 'selftest' ? 'selftest access fd' : 'emulated-device driver'}`;
+    case 'selftest':
+      return null;
     case 'ioas': {
       if (o.data.hwpts.length) return `${objName(o)} is used by HWPT ${o.data.hwpts.join(', ')}`;
       if (o.data.accesses.length) return `${objName(o)} has access ${o.data.accesses.join(', ')} attached`;

@@ -11,6 +11,7 @@ import { processHandlers } from './process.js';
 import { ctxHandlers } from './ctx.js';
 import { vfioHandlers } from './vfio.js';
 import { ioasHandlers } from './ioas.js';
+import { selftestHandlers } from './selftest.js';
 import { defaultProc } from './process.js';
 
 const rows: HandlerTable = {
@@ -19,6 +20,8 @@ const rows: HandlerTable = {
   ...ctxHandlers,
   ...ioasHandlers,
   ...vfioHandlers,
+  // The kernel selftest dialect (IOMMU_TEST_CMD), selftest-mock platform only.
+  ...selftestHandlers,
 };
 
 /** Ops whose handlers only replace top-level World fields (see makeStep). */

@@ -7,7 +7,7 @@
  * (blocking, or a domain of the binding iommufd); access to the device (every ioctl
  * but bind) is granted only after bind succeeded.
  */
-import type { Draft } from 'immer';
+import { castDraft, type Draft } from 'immer';
 import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
 import type { OpenFile, World } from './world.js';
 import { ioctlPrologue, isOutcome, lookupFd } from './ioctl.js';
@@ -15,6 +15,7 @@ import { allocId } from './objects.js';
 import { claimDmaOwner, releaseDmaOwner } from './ownership.js';
 import { deviceAttach, deviceDetach, deviceReplace } from './attach.js';
 import { releaseCtx } from './ctx.js';
+import { accessAttach, accessDestroy, accessDetach, accessReplace, newAccess } from './access.js';
 
 /** Number of open VFIO cdev files of a device (each keeps it registered). */
 export function vfioUsers(d: Draft<World>, dev: string): number {
@@ -50,7 +51,7 @@ export const vfioHandlers = {
     const ctx = d.ctxs[ctxId]!;
     const id = allocId(ctx);
     if (dev.flags.includes('EMULATED')) {
-      ctx.objects[id] = { type: 'access', id, ioas: null, needsPin: true };
+      ctx.objects[id] = castDraft(newAccess(id, true, 'vfio'));
     } else {
       ctx.objects[id] = { type: 'device', id, dev: dev.name, group: dev.group, attached: null };
       if (!ctx.igroups[dev.group]) ctx.igroups[dev.group] = { group: dev.group, hwpt: null, attached: [] };
@@ -68,11 +69,17 @@ export const vfioHandlers = {
     const b = file.bound!;
     const ctx = d.ctxs[b.ctx]!;
     const target = ctx.objects[i.f.pt_id];
+    const self = ctx.objects[b.devId]!;
+    if (self.type === 'access') {
+      // vfio_iommufd_emulated_attach_ioas: iommufd_access_attach, or _replace once attached;
+      // anything but an IOAS is ENOENT (iommufd_get_ioas). pt_id is returned unchanged.
+      const r = self.ioas === null ? accessAttach(d, b.ctx, self.id, i.f.pt_id) : accessReplace(d, b.ctx, self.id, i.f.pt_id);
+      if (r) return fail(r.errno, r.reason);
+      return ok({ pt_id: i.f.pt_id });
+    }
     if (!target) return fail('ENOENT', `no object with ID ${i.f.pt_id}`);
     if (target.type !== 'ioas' && target.type !== 'hwpt_paging')
       return fail('EINVAL', `object ${i.f.pt_id} is a ${target.type}, neither an IOAS nor an HWPT`);
-    const self = ctx.objects[b.devId]!;
-    if (self.type === 'access') return fail('ENOENT', 'attaching an emulated device (ACCESS) is part of the data-plane model');
     if (self.type !== 'device') throw new Error('bound cdev without a device object');
     const r = self.attached === null ? deviceAttach(d, b.ctx, self.id, i.f.pt_id) : deviceReplace(d, b.ctx, self.id, i.f.pt_id);
     if (!r.ok) return fail(r.errno, r.reason);
@@ -87,6 +94,7 @@ export const vfioHandlers = {
     const b = file.bound!;
     const self = d.ctxs[b.ctx]!.objects[b.devId]!;
     if (self.type === 'device' && self.attached !== null) deviceDetach(d, b.ctx, self.id);
+    if (self.type === 'access') accessDetach(d, b.ctx, self.id);
     return ok();
   },
 };
@@ -98,6 +106,7 @@ export function unbindDevice(d: Draft<World>, fileId: number): void {
   const ctx = d.ctxs[b.ctx]!;
   const obj = ctx.objects[b.devId]!;
   if (obj.type === 'device' && obj.attached !== null) deviceDetach(d, b.ctx, obj.id);
+  if (obj.type === 'access') accessDestroy(d, b.ctx, obj.id);
   delete ctx.objects[b.devId];
   const dev = d.devices[f.dev]!;
   releaseDmaOwner(d, dev.group);

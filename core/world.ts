@@ -34,7 +34,9 @@ export interface Proc {
 export type FileKind =
   | { readonly kind: 'iommufd'; readonly ctx: number }
   | { readonly kind: 'vfio-cdev'; readonly dev: string; readonly bound: null | { readonly ctx: number; readonly devId: number; readonly ctxFile: number } }
-  | { readonly kind: 'memfd'; readonly size: bigint };
+  | { readonly kind: 'memfd'; readonly size: bigint }
+  /** The selftest's access fd (IOMMU_TEST_OP_CREATE_ACCESS): closing it destroys the access. */
+  | { readonly kind: 'test-access'; readonly ctx: number; readonly access: number };
 
 export type OpenFile = FileKind & {
   readonly id: number;
@@ -82,14 +84,53 @@ export interface DeviceObj {
   readonly attached: number | null;
 }
 
+/** One pin an access holds on one area's pages (a PinUser of that pages object). */
+export interface AccessPinPiece {
+  /** Start IOVA of the area pinned through (identifies the area within the access's IOAS). */
+  readonly area: bigint;
+  readonly pages: number;
+  /** PinUser key on the pages object: `x:<access>:<item>:<area-iova-hex>`. */
+  readonly key: string;
+}
+
+/** One iommufd_access_pin_pages() call still held by the driver (a selftest access item). */
+export interface AccessPin {
+  readonly item: number;
+  readonly iova: bigint;
+  readonly length: bigint;
+  readonly pieces: readonly AccessPinPiece[];
+}
+
 export interface AccessObj {
   readonly type: 'access';
   readonly id: number;
   readonly ioas: number | null;
   readonly needsPin: boolean;
+  /** Who created it: a VFIO emulated device's bind, or the selftest (IOMMU_TEST_OP_CREATE_ACCESS). */
+  readonly driver: 'vfio' | 'selftest';
+  /** Pins the driver holds, in pin order. */
+  readonly pins: readonly AccessPin[];
+  /** The next selftest access item ID (starts at 0, never reused). */
+  readonly nextItem: number;
+  /**
+   * Model-level only: the driver ignores unmap notifications and keeps its pins, so
+   * an UNMAP that meets them fails with EDEADLOCK (no trace operation can set this:
+   * the selftest's mock driver and VFIO's emulated-device drivers always unpin).
+   */
+  readonly keepsPins: boolean;
 }
 
-export type Obj = IoasObj | HwptPagingObj | DeviceObj | AccessObj;
+/** The selftest's IOMMUFD_OBJ_SELFTEST (a mock device bound and attached by IOMMU_TEST_OP_MOCK_DOMAIN). */
+export interface SelftestObj {
+  readonly type: 'selftest';
+  readonly id: number;
+  /** The mock device's name (iommufd_mockN). */
+  readonly dev: string;
+  /** Its DEVICE object. */
+  readonly idev: number;
+}
+
+export type Obj = IoasObj | HwptPagingObj | DeviceObj | AccessObj | SelftestObj;
 export type ObjType = Obj['type'];
 
 export interface Ctx {

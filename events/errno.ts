@@ -25,6 +25,7 @@ export const ERRNO = {
   EOVERFLOW: 75,
   EBADFD: 77,
   EIO: 5,
+  EBADE: 52,
 } as const;
 
 export type Errno = keyof typeof ERRNO;
@@ -55,4 +56,5 @@ export const ERRNO_MEANING: Readonly<Record<Errno, string>> = {
   EOVERFLOW: 'arithmetic overflow, or a value that does not fit',
   EBADFD: 'the file descriptor is not of the expected kind',
   EIO: 'the driver rejected the command',
+  EBADE: 'the selftest found other pages than the ones it expected',
 };

@@ -9,6 +9,7 @@ export type { FieldKind, FieldValue, IovaRange, VarRef } from './fields.js';
 export {
   OPS, OP_NAMES, OP_ALIASES, isOpName, ioctlNumber, DEVICE_FLAGS, IOAS_MAP_FLAGS, HWPT_ALLOC_FLAGS,
   OPTION_IDS, OPTION_OPS, VFIO_IOAS_OPS, HWPT_DATA_TYPES, MMAP_PROT, MMAP_FLAGS,
+  TEST_OPS, MOCK_DEVICE_FLAGS, TEST_ACCESS_FLAGS,
 } from './ops.js';
 export type { OpName, OpSchema, FieldsOf, FdKind, IoctlInfo, DeviceFlag } from './ops.js';
 export type { Entry, Expect, Input, InputOf, TraceHeader, Raw, IoctlArgs } from './entry.js';

@@ -50,6 +50,20 @@ export const OPTION_IDS = { RLIMIT_MODE: 0, HUGE_PAGES: 1 } as const;
 export const OPTION_OPS = { SET: 0, GET: 1 } as const;
 export const VFIO_IOAS_OPS = { GET: 0, SET: 1, CLEAR: 2 } as const;
 export const HWPT_DATA_TYPES = { NONE: 0, VTD_S1: 1, ARM_SMMUV3: 2, SELFTEST: 0xdead } as const;
+/** IOMMU_TEST_OP_* (drivers/iommu/iommufd/iommufd_test.h), the modelled ones. */
+export const TEST_OPS = {
+  ADD_RESERVED: 1, MOCK_DOMAIN: 2, MD_CHECK_MAP: 3, MD_CHECK_REFS: 4, CREATE_ACCESS: 5, DESTROY_ACCESS_PAGES: 6,
+  ACCESS_PAGES: 7, ACCESS_RW: 8, SET_TEMP_MEMORY_LIMIT: 9, MOCK_DOMAIN_REPLACE: 10, ACCESS_REPLACE_IOAS: 11,
+  MOCK_DOMAIN_FLAGS: 12, MD_CHECK_IOTLB: 14,
+} as const;
+/** MOCK_FLAGS_DEVICE_* (dev_flags of MOCK_DOMAIN_FLAGS). */
+export const MOCK_DEVICE_FLAGS = { NO_DIRTY: 1, HUGE_IOVA: 2, PASID: 4 } as const;
+/**
+ * The `flags` of the selftest's union members: CREATE_ACCESS (NEEDS_PIN_PAGES = 1),
+ * ACCESS_PAGES (WRITE = 1, SYZ) and ACCESS_RW (WRITE = 1, SLOW_PATH = 4, SYZ).
+ * NEEDS_PIN_PAGES and WRITE share bit 0; each op reads the bit its own way.
+ */
+export const TEST_ACCESS_FLAGS = { NEEDS_PIN_PAGES: 1, WRITE: 1, SLOW_PATH: 4, SYZ: 0x10000 } as const;
 export const MMAP_PROT = { READ: 1, WRITE: 2, EXEC: 4 } as const;
 export const MMAP_FLAGS = { SHARED: 1, PRIVATE: 2, FIXED: 0x10, HUGETLB: 0x40000, POPULATE: 0x8000 } as const;
 
@@ -146,6 +160,17 @@ export const OPS = {
   VFIO_DEVICE_DETACH_IOMMUFD_PT: vfio(120, 12, 8, 'detach the device from its page table', {
     fd: s32, flags: flags32({ PASID: 1 }), pasid: u32,
   }),
+
+  // --- the kernel selftest (drivers/iommu/iommufd/iommufd_test.h; CONFIG_IOMMUFD_TEST) ---
+  // struct iommu_test_cmd {size, op, id, __reserved, union {...}, last}: the union
+  // members' fields are flattened; a field clashing with the command's own is prefixed
+  // with its member's name (check_iotlb.id -> check_iotlb_id).
+  IOMMU_TEST_CMD: iommufd(0xa0, 72, 68, 'a kernel selftest command (selftest-mock platform only)', {
+    fd: s32, test_op: enum32(TEST_OPS), id: u32, __reserved: u32,
+    start: u64, length: u64, iova: u64, uptr: u64, refs: u32,
+    dev_flags: flags32(MOCK_DEVICE_FLAGS), pt_id: u32, flags: flags32(TEST_ACCESS_FLAGS),
+    access_pages_id: u32, ioas_id: u32, limit: u32, check_iotlb_id: u32, iotlb: u32,
+  }, ['out_stdev_id', 'out_hwpt_id', 'out_idev_id', 'pt_id', 'out_access_fd', 'out_access_pages_id']),
 } as const satisfies Readonly<Record<string, OpSchema>>;
 
 export type OpName = keyof typeof OPS;
