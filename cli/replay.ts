@@ -52,6 +52,8 @@ export interface FileReport {
   error: ReplayError | null;
   /** stateHash of the World after the last replayed entry (null when the header failed). */
   stateHash: string | null;
+  /** The World after the last replayed entry (for --faults and later inspection). */
+  world: World | null;
 }
 
 export interface EntryEvent {
@@ -129,7 +131,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
   const stepFn = opts.step ?? step;
   const every = opts.progressEvery ?? 1024;
   const report: FileReport = {
-    file, header: null, entries: 0, counts: { ok: 0, errno: 0, fault: 0, pending: 0 }, divergences: [], error: null, stateHash: null,
+    file, header: null, entries: 0, counts: { ok: 0, errno: 0, fault: 0, pending: 0 }, divergences: [], error: null, stateHash: null, world: null,
   };
   const counts = report.counts;
   const vars: Bindings = new Map();
@@ -220,6 +222,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
   }
   if (report.error !== null) it.return?.();
   report.entries = entries;
+  report.world = world;
   if (world === null && report.error === null) fail(Math.max(1, lineNo), 'the trace has no header line (it is empty or all comments)', 'trace', 'trace');
   if (world !== null && opts.hash !== false) {
     try {

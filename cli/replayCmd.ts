@@ -9,6 +9,7 @@ import { COLOR, PLAIN, divergenceLine, errorMessage, errorText, summaryLine, tim
 import type { Io } from './io.js';
 import { Progress } from './progress.js';
 import { replayLines, type EntryEvent, type FileReport } from './replay.js';
+import { selectFaults } from '../core/index.js';
 
 /** Files smaller than this are never worth a progress bar (saves the counting pass). */
 const PROGRESS_MIN_BYTES = 512 * 1024;
@@ -44,6 +45,7 @@ function run(args: Parsed, io: Io): number {
   const json = args.flags.json === true;
   const quiet = args.flags.quiet === true;
   const check = args.flags.check === true;
+  const faults = args.flags.faults === true;
   const style = !json && io.isTTY.stdout && io.env.NO_COLOR === undefined ? COLOR : PLAIN;
   const out = io.stdout;
   let code: number = EXIT.OK;
@@ -84,7 +86,15 @@ function run(args: Parsed, io: Io): number {
       ...(progress ? { onProgress: (n: number) => progress!.update(n), progressEvery: 256 } : {}),
     });
     progress?.end();
-    out.write(json ? JSON.stringify(jsonReport(report)) + '\n' : summaryLine(report, style) + '\n');
+    const faultLog = faults && report.world ? selectFaults(report.world) : null;
+    if (json) out.write(JSON.stringify(faultLog ? { ...jsonReport(report), faults: faultLog.map((f) => ({ ...f, iova: `0x${f.iova.toString(16)}` })) } : jsonReport(report)) + '\n');
+    else {
+      if (faultLog) {
+        out.write(`${file}: IOMMU fault log (${faultLog.length})\n`);
+        for (const f of faultLog) out.write(`  ${f.unit} #${f.seq} ${f.dev} ${f.dir} 0x${f.iova.toString(16)}: ${f.fault}: ${f.reason}\n`);
+      }
+      out.write(summaryLine(report, style) + '\n');
+    }
     if (report.error) {
       out.flush();
       io.stderr.write(errorMessage(file, report.error) + '\n');
@@ -118,6 +128,7 @@ export const replayCommand: Command = {
     { name: 'check', doc: 'exit 1 when any entry diverges from its expect' },
     { name: 'json', doc: 'one JSON object per file on stdout instead of the timeline (see cli/README.md)' },
     { name: 'quiet', short: 'q', doc: 'no timeline: only divergences and the summary' },
+    { name: 'faults', doc: "print each IOMMU unit's fault log at the end of each file (with --json: a \"faults\" array)" },
   ],
   run,
 };

@@ -314,6 +314,19 @@ test('progress bar on a TTY stderr for a long trace, cleared at the end', () => 
   assert.is(plain.err, '', 'no bar when stderr is not a TTY');
 });
 
+test('replay --faults prints the IOMMU fault log; --json carries it', () => {
+  const t = trace(
+    '{"op": "device_add", "dev": "d0", "group": 1, "expect": {"ok": true}}',
+    '{"op": "dma", "dev": "d0", "iova": "0x1000", "length": 4, "dir": "read", "expect": {"fault": "not_present"}}',
+  );
+  const r = cli(['replay', '--quiet', '--faults', 'f.jsonl'], { 'f.jsonl': t });
+  assert.is(r.code, 0);
+  assert.match(r.out, /IOMMU fault log \(1\)/);
+  assert.match(r.out, /dmar0 #0 d0 read 0x1000: not_present/);
+  const j = JSON.parse(cli(['replay', '--json', '--faults', 'f.jsonl'], { 'f.jsonl': t }).out);
+  assert.equal(j.faults.map((f: { iova: string; fault: string }) => [f.iova, f.fault]), [['0x1000', 'not_present']]);
+});
+
 test('vm-churn: deterministic, and replay --check of it passes', () => {
   const a = genText(3000, 5, 'x86-vtd', 'vm-churn');
   assert.is(a, genText(3000, 5, 'x86-vtd', 'vm-churn'));
