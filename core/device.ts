@@ -16,6 +16,9 @@ import { contextFor, describeDomain, isDmaManaged, unuseDefaultDomain, useDefaul
 import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext, hwUnmap } from './hwsync.js';
 import { vfioUsers } from './vfio.js';
 
+/** The longest single DMA request the simulator translates (4 GiB). */
+const MAX_DMA = 1n << 32n;
+
 type Fail = { errno: 'EEXIST' | 'ENODEV' | 'EINVAL' | 'EBUSY'; reason: string };
 
 export function addDevice(d: Draft<World>, name: string, unit: string, groupId: number, flags: readonly DeviceFlag[]): Fail | null {
@@ -154,6 +157,8 @@ export const platformHandlers = {
     const dev = d.devices[i.f.dev];
     if (!dev) return fail('ENODEV', `no device ${i.f.dev}`);
     if (i.f.length === 0n) return fail('EINVAL', 'a DMA of length 0');
+    // Translation walks every leaf of the range; a device request is bounded (decisions.md).
+    if (i.f.length > MAX_DMA) return fail('EINVAL', `a DMA request of ${i.f.length} bytes is longer than the modelled maximum of 4 GiB`);
     const r = hwDma(d, dev.unit, dev.name, i.f.iova, i.f.length, i.f.dir as 'read' | 'write');
     if (!r.ok) return fault(r.fault, `${dev.name} ${i.f.dir} at 0x${r.iova.toString(16)}: ${r.reason} (group ${dev.group} is in ${describeDomain(d.groups[dev.group]!.domain)})`);
     const who = d.mem.ownerOf(r.pa);
