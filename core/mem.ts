@@ -123,6 +123,23 @@ export class Memory {
       const piece = edit(sliceFrame(f, cs, ce - cs));
       if (piece) frames.set(cs, piece);
     }
+    // Merge equal neighbours back so churn does not fragment the tree without bound.
+    const keys: bigint[] = [];
+    const lo = frames.getPairOrNextLower(pa);
+    if (lo) keys.push(lo[0]);
+    frames.forRange(pa, end, true, (k) => {
+      if (k !== lo?.[0]) keys.push(k);
+    });
+    const after = frames.nextHigherPair(end);
+    if (after && !keys.includes(after[0])) keys.push(after[0]);
+    for (let j = keys.length - 1; j > 0; j--) {
+      const a = frames.get(keys[j - 1]!);
+      const b = frames.get(keys[j]!);
+      if (a && b && mergeable(a, b)) {
+        frames.delete(b.pa);
+        frames.set(a.pa, { ...a, length: a.length + b.length });
+      }
+    }
     return new Memory(this.procs, frames, this.nextPa);
   }
 
@@ -143,6 +160,16 @@ export class Memory {
       return pins === 0 && !f.mapped ? null : { ...f, pins };
     });
   }
+}
+
+/** b continues a exactly: adjacent frames, same owner, contiguous VAs, same pins and state. */
+function mergeable(a: FrameExtent, b: FrameExtent): boolean {
+  if (a.pa + a.length !== b.pa || a.pins !== b.pins || a.mapped !== b.mapped) return false;
+  const x = a.owner;
+  const y = b.owner;
+  // Kernel buffers stay separate: each is freed whole when its driver unbinds.
+  if (x.kind !== 'proc' || y.kind !== 'proc') return false;
+  return x.pid === y.pid && x.va + a.length === y.va;
 }
 
 function sliceFrame(f: FrameExtent, from: bigint, len: bigint): FrameExtent {
