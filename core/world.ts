@@ -159,4 +159,6 @@ export interface World {
   readonly users: Readonly<Record<number, UserAcct>>;
   readonly mem: Memory;
   readonly hw: HwState;
+  /** Deliberate model bugs switched on (core/bugs.ts); absent in every real run. */
+  readonly bugs?: readonly string[];
 }
