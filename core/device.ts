@@ -49,7 +49,9 @@ export function probeDriver(d: Draft<World>, name: string, driver: string): Fail
   if (dev.driver) return { errno: 'EBUSY', reason: `${name} is already bound to ${dev.driver}` };
   const g = d.groups[dev.group]!;
   if (!isDmaManaged(driver)) {
-    const why = hasBug(d, 'probe-ignores-ownership') ? null : useDefaultDomain(d, g);
+    let why: string | null = null;
+    if (hasBug(d, 'probe-ignores-ownership')) g.ownerCnt++;
+    else why = useDefaultDomain(d, g);
     if (why) return { errno: 'EBUSY', reason: `${driver} is a DMA-API driver and ${why}` };
   }
   dev.driver = driver;
