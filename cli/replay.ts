@@ -54,6 +54,8 @@ export interface FileReport {
   stateHash: string | null;
   /** The World after the last replayed entry (for --faults and later inspection). */
   world: World | null;
+  /** Invariant violations found by `opts.invariants` (replay --invariants). */
+  readonly violations: { line: number; op: string; invariant: string; message: string }[];
 }
 
 export interface EntryEvent {
@@ -79,6 +81,10 @@ export interface ReplayOptions {
   readonly progressEvery?: number;
   /** Compute the final state hash (default true). */
   readonly hash?: boolean;
+  /** Checks run after every step (replay --invariants): violations as {invariant, message}. */
+  readonly invariants?: (prev: World, next: World, input: Input) => readonly { invariant: string; message: string }[];
+  /** Adjusts the starting World from the header (replay --invariants applies meta.bugs). */
+  readonly start?: (w: World, h: TraceHeader) => World;
   /** The model's step function (tests inject a failing one); default core's step. */
   readonly step?: (w: World, i: Input) => { world: World; outcome: Outcome };
 }
@@ -131,7 +137,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
   const stepFn = opts.step ?? step;
   const every = opts.progressEvery ?? 1024;
   const report: FileReport = {
-    file, header: null, entries: 0, counts: { ok: 0, errno: 0, fault: 0, pending: 0 }, divergences: [], error: null, stateHash: null, world: null,
+    file, header: null, entries: 0, counts: { ok: 0, errno: 0, fault: 0, pending: 0 }, divergences: [], error: null, stateHash: null, world: null, violations: [],
   };
   const counts = report.counts;
   const vars: Bindings = new Map();
@@ -169,6 +175,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
         }
         try {
           world = initialWorld(p.platform);
+          if (opts.start) world = opts.start(world, h);
         } catch (e) {
           // A platform whose devices cannot be set up is an input error of the header.
           fail(lineNo, message(e), 'platform.devices', 'trace');
@@ -190,9 +197,13 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
       }
       let outcome: Outcome;
       try {
+        const prev = world;
         const r = stepFn(world, input);
         world = r.world;
         outcome = r.outcome;
+        if (opts.invariants)
+          for (const v of opts.invariants(prev, world, input))
+            report.violations.push({ line: lineNo, op: entry.opWritten, invariant: v.invariant, message: v.message });
       } catch (e) {
         fail(lineNo, message(e), undefined, 'internal');
         break;

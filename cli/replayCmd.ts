@@ -9,7 +9,17 @@ import { COLOR, PLAIN, divergenceLine, errorMessage, errorText, summaryLine, tim
 import type { Io } from './io.js';
 import { Progress } from './progress.js';
 import { replayLines, type EntryEvent, type FileReport } from './replay.js';
-import { selectFaults } from '../core/index.js';
+import { selectFaults, type World } from '../core/index.js';
+import { checkAfter } from '../properties/index.js';
+import { isBugName, withBugs } from '../core/bugs.js';
+import type { TraceHeader } from '../events/index.js';
+
+/** A fuzz counterexample names the planted bugs it was found with in meta.bugs. */
+function bugsOfHeader(w: World, h: TraceHeader): World {
+  const bugs = (h.meta as { bugs?: unknown } | null)?.bugs;
+  if (!Array.isArray(bugs) || bugs.length === 0) return w;
+  return withBugs(w, bugs.filter((b): b is Parameters<typeof withBugs>[1][number] => typeof b === 'string' && isBugName(b)));
+}
 
 /** Files smaller than this are never worth a progress bar (saves the counting pass). */
 const PROGRESS_MIN_BYTES = 512 * 1024;
@@ -46,6 +56,7 @@ function run(args: Parsed, io: Io): number {
   const quiet = args.flags.quiet === true;
   const check = args.flags.check === true;
   const faults = args.flags.faults === true;
+  const invariants = args.flags.invariants === true;
   const style = !json && io.isTTY.stdout && io.env.NO_COLOR === undefined ? COLOR : PLAIN;
   const out = io.stdout;
   let code: number = EXIT.OK;
@@ -84,10 +95,13 @@ function run(args: Parsed, io: Io): number {
           }
         : {}),
       ...(progress ? { onProgress: (n: number) => progress!.update(n), progressEvery: 256 } : {}),
+      ...(invariants ? { invariants: checkAfter, start: bugsOfHeader } : {}),
     });
+    if (!json) for (const v of report.violations) out.write(style.bold(`  line ${v.line} ${v.op}: INVARIANT ${v.invariant}: ${v.message}`) + '\n');
     progress?.end();
     const faultLog = faults && report.world ? selectFaults(report.world) : null;
-    if (json) out.write(JSON.stringify(faultLog ? { ...jsonReport(report), faults: faultLog.map((f) => ({ ...f, iova: `0x${f.iova.toString(16)}` })) } : jsonReport(report)) + '\n');
+    const base = invariants ? { ...jsonReport(report), violations: report.violations } : jsonReport(report);
+    if (json) out.write(JSON.stringify(faultLog ? { ...base, faults: faultLog.map((f) => ({ ...f, iova: `0x${f.iova.toString(16)}` })) } : base) + '\n');
     else {
       if (faultLog) {
         out.write(`${file}: IOMMU fault log (${faultLog.length})\n`);
@@ -101,6 +115,7 @@ function run(args: Parsed, io: Io): number {
       io.stderr.flush();
     }
     code = worst(code, exitOf(report, check));
+    if (check && report.violations.length) code = worst(code, EXIT.FAIL);
   }
   return code;
 }
@@ -128,6 +143,7 @@ export const replayCommand: Command = {
     { name: 'check', doc: 'exit 1 when any entry diverges from its expect' },
     { name: 'json', doc: 'one JSON object per file on stdout instead of the timeline (see cli/README.md)' },
     { name: 'quiet', short: 'q', doc: 'no timeline: only divergences and the summary' },
+    { name: 'invariants', doc: 'check the isolation invariants after every entry (violations fail --check); applies meta.bugs of fuzz counterexamples' },
     { name: 'faults', doc: "print each IOMMU unit's fault log at the end of each file (with --json: a \"faults\" array)" },
   ],
   run,

@@ -9,6 +9,7 @@ import { EXIT, type Command } from './command.js';
 import { genCommand } from './genCmd.js';
 import type { Io } from './io.js';
 import { replayCommand } from './replayCmd.js';
+import { fuzzCommand } from './fuzzCmd.js';
 
 const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', doc: 'show help for the command' };
 
@@ -34,6 +35,7 @@ const helpCommand: Command = {
 export const COMMANDS: Readonly<Record<string, Command>> = {
   replay: replayCommand,
   gen: genCommand,
+  fuzz: fuzzCommand,
   help: helpCommand,
 };
 

@@ -15,6 +15,7 @@ import type { DeviceObj, HwptPagingObj, World } from './world.js';
 import { setGroupDomain } from './ownership.js';
 import { addHwptToIoas, allocHwpt, destroyHwpt, incompatibility } from './hwpt.js';
 import { ioasEnforceDevResv, ioasRemoveDevResv } from './ioasDomains.js';
+import { hasBug } from './bugs.js';
 
 export type AttachResult = { ok: true; hwpt: number } | { ok: false; errno: Errno; reason: string };
 const no = (errno: Errno, reason: string): AttachResult => ({ ok: false, errno, reason });
@@ -31,7 +32,7 @@ function parts(d: Draft<World>, ctxId: number, devId: number) {
 function hwptAttach(d: Draft<World>, ctxId: number, devId: number, hwptId: number): AttachResult {
   const { ctx, idev, dev, igroup } = parts(d, ctxId, devId);
   const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
-  if (igroup.hwpt !== null && igroup.hwpt !== hwptId)
+  if (igroup.hwpt !== null && igroup.hwpt !== hwptId && !hasBug(d, 'attach-mate-other-hwpt'))
     return no('EINVAL', `group ${idev.group} is attached to HWPT ${igroup.hwpt}; every device of a group shares one page table`);
   const resv = ioasEnforceDevResv(d, ctxId, hwpt.ioas, idev.dev);
   if (resv) return no(resv.errno, resv.reason);

@@ -15,6 +15,7 @@ import type { Device, World } from './world.js';
 import { contextFor, describeDomain, isDmaManaged, unuseDefaultDomain, useDefaultDomain } from './ownership.js';
 import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext, hwUnmap } from './hwsync.js';
 import { vfioUsers } from './vfio.js';
+import { hasBug } from './bugs.js';
 
 /** The longest single DMA request the simulator translates (4 GiB). */
 const MAX_DMA = 1n << 32n;
@@ -52,7 +53,9 @@ export function probeDriver(d: Draft<World>, name: string, driver: string): Fail
   if (dev.driver) return { errno: 'EBUSY', reason: `${name} is already bound to ${dev.driver}` };
   const g = d.groups[dev.group]!;
   if (!isDmaManaged(driver)) {
-    const why = useDefaultDomain(d, g);
+    let why: string | null = null;
+    if (hasBug(d, 'probe-ignores-ownership')) g.ownerCnt++;
+    else why = useDefaultDomain(d, g);
     if (why) return { errno: 'EBUSY', reason: `${driver} is a DMA-API driver and ${why}` };
   }
   dev.driver = driver;

@@ -14,7 +14,7 @@ export function initialWorld(platform: Platform): World {
   let hw = EMPTY_HW;
   for (const u of platform.units) hw = addUnit(hw, u.name, u.format, { iotlbCapacity: u.iotlbEntries });
   const empty: World = {
-    platform, procs: {}, files: {}, nextFile: 1, ctxs: {}, nextCtx: 1, devices: {}, groups: {}, cdevs: {}, users: {},
+    platform, procs: {}, procSerial: 0, maxPid: 0, files: {}, nextFile: 1, ctxs: {}, nextCtx: 1, devices: {}, groups: {}, cdevs: {}, users: {},
     mem: Memory.empty(), hw,
   };
   return produce(empty, (d) => {

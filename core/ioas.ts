@@ -20,6 +20,7 @@ import { createPages, refPages } from './pages.js';
 import { alignmentFor, fillArea, unfillArea } from './ioasDomains.js';
 import { hwHandlers } from './hwptIoctls.js';
 import { notifyUnmap } from './access.js';
+import { copyArea } from './bugs.js';
 
 const FIXED_IOVA = 1, WRITEABLE = 2, READABLE = 4;
 const MAP_FLAGS = FIXED_IOVA | WRITEABLE | READABLE;
@@ -187,8 +188,9 @@ export const ioasHandlers = {
         return fail('EINVAL', `the slice's sub-page offset is not a multiple of the destination alignment ${hex(dataOf(dst).iovaAlignment)}`);
     }
     for (const p of pieces) {
-      refPages(d, ctx.id, p.area.pages, 1);
-      const r = addArea(d, ctx.id, dst, at.iova + p.off, p.len, { ...p.area, prot: protOf(f.flags) });
+      const area = copyArea(d, ctx.id, p.area);
+      refPages(d, ctx.id, area.pages, 1);
+      const r = addArea(d, ctx.id, dst, at.iova + p.off, p.len, { ...area, prot: protOf(f.flags) });
       if (r) return r;
     }
     return ok({ dst_iova: at.iova });

@@ -11,6 +11,7 @@
 import type { Draft } from 'immer';
 import type { Device, Group, GroupDomain, World } from './world.js';
 import { hwSetContext } from './hwsync.js';
+import { hasBug } from './bugs.js';
 
 export const DMA_MANAGED_DRIVERS: readonly string[] = ['vfio-pci', 'pci-stub'];
 export const isDmaManaged = (driver: string): boolean => DMA_MANAGED_DRIVERS.includes(driver);
@@ -87,7 +88,10 @@ export function claimDmaOwner(d: Draft<World>, dev: Draft<Device>, ctx: number):
   const direct = g.devices.find((n) => d.devices[n]!.flags.includes('REQUIRE_DIRECT'));
   if (direct)
     return { ok: false, errno: 'EINVAL', reason: `${direct} requires a direct (identity) mapping, so group ${g.id} cannot take the blocking domain` };
-  setGroupDomain(d, g.id, { kind: 'blocking' });
+  if (hasBug(d, 'claim-one-device')) {
+    g.domain = { kind: 'blocking' };
+    hwSetContext(d, g.unit, dev.name, { kind: 'blocked' });
+  } else setGroupDomain(d, g.id, { kind: 'blocking' });
   g.owner = { kind: 'iommufd', ctx };
   g.ownerCnt = 1;
   return { ok: true };

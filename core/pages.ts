@@ -31,6 +31,8 @@ export interface PinnedRun {
 export interface Pages {
   readonly id: number;
   readonly pid: number;
+  /** The source process's serial: a later process that reuses the pid is not the source. */
+  readonly serial: number;
   readonly uid: number;
   /** Page-aligned first user address. */
   readonly va: bigint;
@@ -93,7 +95,10 @@ export function getPages(d: Draft<World> | World, ctxId: number, id: number): Pa
 
 /** Charges `n` more pinned pages to the source's accounting; refuses over RLIMIT_MEMLOCK. */
 function charge(d: Draft<World>, p: Pages, n: number): PinRefusal | null {
-  const proc = d.procs[p.pid];
+  // The kernel keeps the source task and mm alive by reference; once the source
+  // process is gone, its mm-side counters go with it (the user's stay).
+  const live = d.procs[p.pid];
+  const proc = live && live.serial === p.serial ? live : undefined;
   const limit = Number((proc?.memlock ?? p.memlock) / pageSize(d));
   if (p.account === 'user') {
     const acct = d.users[p.uid] ?? (d.users[p.uid] = { lockedPages: 0 });
@@ -193,7 +198,7 @@ export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa:
   const proc = d.procs[pid]!;
   const id = ctx.nextPages++;
   const account = proc.caps.includes('IPC_LOCK') ? 'none' : ctx.accountMode;
-  setPages(d, ctxId, { id, pid, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas: 0, users: [], pinned: [] }, id);
+  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas: 0, users: [], pinned: [] }, id);
   return { id, pageOffset };
 }
 

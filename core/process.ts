@@ -19,8 +19,15 @@ import { emptyPages } from './pages.js';
 
 export const DEFAULT_MEMLOCK = 8n * 1024n * 1024n;
 
-export function defaultProc(pid: number): Proc {
-  return { pid, uid: 1000, caps: [], memlock: DEFAULT_MEMLOCK, fds: {}, alive: true, lockedPages: 0, pinnedPages: 0 };
+/** A new process with the defaults of a first use; it takes the next serial. */
+export function newProc(d: Draft<World>, pid: number): Proc {
+  const serial = d.procSerial++;
+  if (pid > d.maxPid) d.maxPid = pid;
+  return defaultProc(pid, serial);
+}
+
+export function defaultProc(pid: number, serial: number): Proc {
+  return { pid, serial, uid: 1000, caps: [], memlock: DEFAULT_MEMLOCK, fds: {}, alive: true, lockedPages: 0, pinnedPages: 0 };
 }
 
 const PAGE = 4096n;
@@ -40,7 +47,7 @@ export const processHandlers = {
   spawn(d: Draft<World>, i: InputOf<'spawn'>): Outcome {
     if (d.procs[i.pid]) return fail('EEXIST', `pid ${i.pid} already exists; spawn must come before its first use`);
     d.procs[i.pid] = {
-      ...defaultProc(i.pid),
+      ...newProc(d, i.pid),
       uid: i.given.has('uid') ? i.f.uid : 1000,
       caps: [...i.f.caps],
       memlock: i.given.has('memlock') ? i.f.memlock : DEFAULT_MEMLOCK,
@@ -139,13 +146,14 @@ export const processHandlers = {
 
   fork(d: Draft<World>, i: InputOf<'fork'>): Outcome {
     const parent = d.procs[i.pid]!;
-    const child = Math.max(...Object.keys(d.procs).map(Number)) + 1;
+    // A fresh pid, never one a dead process had: its pins may still be accounted to it.
+    const child = d.maxPid + 1;
     const fds: Record<number, number> = {};
     for (const [fd, fileId] of Object.entries(parent.fds)) {
       fds[Number(fd)] = fileId;
       d.files[fileId]!.refs++;
     }
-    d.procs[child] = { ...defaultProc(child), uid: parent.uid, caps: [...parent.caps], memlock: parent.memlock, fds };
+    d.procs[child] = { ...newProc(d, child), uid: parent.uid, caps: [...parent.caps], memlock: parent.memlock, fds };
     d.mem = d.mem.withProc(child, new ProcMem(d.mem.proc(i.pid).vmas, d.mem.proc(child).pages));
     return ok({ child });
   },

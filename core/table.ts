@@ -12,7 +12,7 @@ import { ctxHandlers } from './ctx.js';
 import { vfioHandlers } from './vfio.js';
 import { ioasHandlers } from './ioas.js';
 import { selftestHandlers } from './selftest.js';
-import { defaultProc } from './process.js';
+import { newProc } from './process.js';
 
 const rows: HandlerTable = {
   ...platformHandlers,
@@ -27,14 +27,17 @@ const rows: HandlerTable = {
 /** Ops whose handlers only replace top-level World fields (see makeStep). */
 export const SHALLOW_OPS: ReadonlySet<OpName> = new Set<OpName>(['dma']);
 
+/** Ops that the platform or a device performs, not a process: they create no process. */
+const NO_PROCESS: ReadonlySet<string> = new Set(['spawn', 'device_add', 'device_remove', 'driver_probe', 'driver_remove', 'dma', 'dma_map']);
+
 /** Every handler but spawn (and shallow ops, which touch no process) sees the process exist. */
 export const TABLE: HandlerTable = Object.fromEntries(
   Object.entries(rows).map(([op, h]) => [
     op,
-    op === 'spawn' || SHALLOW_OPS.has(op as OpName)
+    NO_PROCESS.has(op) || SHALLOW_OPS.has(op as OpName)
       ? h
       : (d: Draft<World>, i: { pid: number }, env: unknown) => {
-          if (!d.procs[i.pid]) d.procs[i.pid] = castDraft(defaultProc(i.pid));
+          if (!d.procs[i.pid]) d.procs[i.pid] = castDraft(newProc(d, i.pid));
           return (h as (d: Draft<World>, i: unknown, env: unknown) => unknown)(d, i, env);
         },
   ]),

@@ -18,6 +18,8 @@ import type { HwState } from '../hw/index.js';
 
 export interface Proc {
   readonly pid: number;
+  /** Which process this is among all that ever had this pid (pins remember it, not the pid). */
+  readonly serial: number;
   readonly uid: number;
   readonly caps: readonly string[];
   /** RLIMIT_MEMLOCK in bytes. */
@@ -203,6 +205,11 @@ export interface World {
   /** vfioN -> device name. */
   readonly cdevs: Readonly<Record<number, string>>;
   readonly users: Readonly<Record<number, UserAcct>>;
+  /** Processes created so far (the next one's serial) and the highest pid ever used. */
+  readonly procSerial: number;
+  readonly maxPid: number;
   readonly mem: Memory;
   readonly hw: HwState;
+  /** Deliberate model bugs switched on (core/bugs.ts); absent in every real run. */
+  readonly bugs?: readonly string[];
 }

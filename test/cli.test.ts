@@ -7,6 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSkippable, isTraceError, printEntry, type Outcome } from '../events/index.js';
 import { run } from '../cli/run.js';
@@ -325,6 +328,34 @@ test('replay --faults prints the IOMMU fault log; --json carries it', () => {
   assert.match(r.out, /dmar0 #0 d0 read 0x1000: not_present/);
   const j = JSON.parse(cli(['replay', '--json', '--faults', 'f.jsonl'], { 'f.jsonl': t }).out);
   assert.equal(j.faults.map((f: { iova: string; fault: string }) => [f.iova, f.fault]), [['0x1000', 'not_present']]);
+});
+
+test('fuzz: a clean campaign reports coverage; a planted bug fails with a counterexample that replay --invariants reproduces', () => {
+  const clean = cli(['fuzz', '--runs', '20', '--seed', '2', '--json', '--out', 'fz']);
+  assert.is(clean.code, 0, clean.out + clean.err);
+  const j = JSON.parse(clean.out);
+  assert.is(j.failure, null);
+  assert.ok(j.coverage.ops.reached > 10 && j.coverage.ops.missing.length === j.coverage.ops.of - j.coverage.ops.reached);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommufd-fuzz-'));
+  try {
+    const io = nodeIo();
+    const stdout = new StringOut();
+    const code = run(['fuzz', '--runs', '50', '--bug', 'copy-pins-twice', '--out', dir], { ...io, stdout, stderr: new StringOut(), isTTY: { stdout: false, stderr: false } });
+    assert.is(code, 1, stdout.text);
+    const file = /counterexample: (\S+)/.exec(stdout.text)![1]!;
+    const rep = new StringOut();
+    const rc = run(['replay', '--check', '--quiet', '--invariants', file], { ...io, stdout: rep, stderr: new StringOut(), isTTY: { stdout: false, stderr: false } });
+    assert.is(rc, 1, rep.text);
+    assert.match(rep.text, /INVARIANT copy-shares-pages/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fuzz usage errors', () => {
+  assert.is(cli(['fuzz', '--bug', 'nope']).code, 2);
+  assert.is(cli(['fuzz', '--runs', '5', '--time', '1s']).code, 2);
+  assert.is(cli(['fuzz', '--time', 'soon']).code, 2);
 });
 
 test('vm-churn: deterministic, and replay --check of it passes', () => {

@@ -1,6 +1,7 @@
 /*
  * fixtures.test.ts: every trace in fixtures/ through `iommufd-sim replay --check`
- * in-process: good fixtures replay with zero divergences (exit 0), and each trace in
+ * in-process: good fixtures replay with zero divergences and no invariant violation
+ * (`--invariants`, exit 0), and each trace in
  * fixtures/bad/ stops with a trace error (exit 2) naming its file and line.
  */
 import { test } from 'uvu';
@@ -41,7 +42,7 @@ test('there are fixtures to replay', () => {
 
 for (const p of good) {
   test(`replay --check ${p.slice(root.length)}`, () => {
-    const r = replay(['--check', '--quiet', p]);
+    const r = replay(['--check', '--quiet', '--invariants', p]);
     assert.is(r.code, 0, r.out + r.err);
   });
 }
