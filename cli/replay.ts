@@ -12,7 +12,7 @@ import {
   expectOf, isSkippable, isTraceError, isVarRef, matchExpect, parseHeaderLine,
   type Bindings, type Entry, type Input, type Outcome, type TraceHeader,
 } from '../events/index.js';
-import { parseEntryLine, resolveEntry } from '../events/index.js';
+import { parseEntryLine, printExpect, resolveEntry } from '../events/index.js';
 import { initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
 
 export interface Counts {
@@ -114,19 +114,7 @@ export function actualOf(o: Outcome): Record<string, unknown> {
 
 /** The expect as written in the trace. */
 export function writtenExpect(entry: Entry): unknown {
-  const x = entry.expect!;
-  const outs = (out: Readonly<Record<string, unknown>>) =>
-    Object.fromEntries(Object.entries(out).map(([k, v]) => [k, isVarRef(v) ? v.var : v]));
-  switch (x.kind) {
-    case 'ok':
-      return { ok: true, ...outs(x.out) };
-    case 'errno':
-      return { errno: x.errno, ...outs(x.out) };
-    case 'pending':
-      return { pending: true };
-    case 'fault':
-      return { fault: x.fault };
-  }
+  return printExpect(entry.expect!);
 }
 
 /** Replays one trace from its lines. Never throws: every failure ends up in the report. */

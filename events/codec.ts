@@ -306,7 +306,8 @@ export function printEntry(e: Entry): string {
   return JSON.stringify(o);
 }
 
-function printExpect(x: Expect): unknown {
+/** An expect in trace syntax, variables as written. */
+export function printExpect(x: Expect): unknown {
   const outs = (out: Readonly<Record<string, ExpectValue>>) =>
     Object.fromEntries(Object.entries(out).map(([k, v]) => [k, isVarRef(v) ? v.var : v]));
   switch (x.kind) {
