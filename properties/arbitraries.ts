@@ -39,8 +39,8 @@ export interface GenState {
   readonly n: number;
   /**
    * Let a process exit while pages objects of its pid are still pinned (kept by a
-   * shared iommufd). Off by default: the model identifies a process by pid only, so
-   * a later process with the same pid inherits the dead one's pins (see README).
+   * shared iommufd). On by default since the pid-reuse accounting bug was fixed
+   * (properties/regressions/001); false keeps such processes alive.
    */
   readonly pidReuse?: boolean;
 }
@@ -241,7 +241,7 @@ const gens: Record<string, Gen> = {
   },
   exit(s, c) {
     let ps = pids(s.world);
-    if (!s.pidReuse) ps = ps.filter((p) => !pinsOf(s.world, p));
+    if (s.pidReuse === false) ps = ps.filter((p) => !pinsOf(s.world, p));
     if (!ps.length) return null;
     const kids = ps.filter((p) => p !== 1);
     const pid = kids.length && c[2] % 8 !== 0 ? pick(kids, c[1]) : pick(ps, c[1]);
@@ -423,6 +423,58 @@ const gens: Record<string, Gen> = {
       return T({ op: 'IOMMU_OPTION', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), option_id: 'RLIMIT_MODE', option_op: 'SET', val64: c[3] % 2 });
     return T({ op: 'IOMMU_OPTION', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), option_id: 'HUGE_PAGES', option_op: 'SET', object_id: varOf(s, 'ioas', pick(ioas, c[3])), val64: c[4] % 2 });
   },
+  IOMMU_IOAS_IOVA_RANGES(s, c, wrong) {
+    const f = someIommufd(s, c[1]);
+    if (!f) return null;
+    const ioas = objsOf(s.world, f.ctx, 'ioas');
+    return T({ op: 'IOMMU_IOAS_IOVA_RANGES', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), ioas_id: idOrWrong(s, 'ioas', ioas, c[2], wrong), num_iovas: c[3] % 4 });
+  },
+  IOMMU_VFIO_IOAS(s, c, wrong) {
+    const f = someIommufd(s, c[1]);
+    if (!f) return null;
+    const ioas = objsOf(s.world, f.ctx, 'ioas');
+    const op = pick(['GET', 'SET', 'CLEAR'], c[3]);
+    return T({ op: 'IOMMU_VFIO_IOAS', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), vfio_ioas_op: op, ...(op === 'SET' ? { ioas_id: idOrWrong(s, 'ioas', ioas, c[2], wrong) } : {}) });
+  },
+  IOMMU_GET_HW_INFO(s, c, wrong) {
+    const f = someIommufd(s, c[1]);
+    if (!f) return null;
+    const devs = objsOf(s.world, f.ctx, 'device');
+    return T({ op: 'IOMMU_GET_HW_INFO', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), dev_id: idOrWrong(s, 'devid', devs, c[2], wrong), ...(wrong && c[3] % 2 ? { flags: 2 } : {}) });
+  },
+  IOMMU_HWPT_SET_DIRTY_TRACKING(s, c, wrong) {
+    const f = someIommufd(s, c[1]);
+    if (!f) return null;
+    const hw = objsOf(s.world, f.ctx, 'hwpt_paging');
+    return T({ op: 'IOMMU_HWPT_SET_DIRTY_TRACKING', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), hwpt_id: idOrWrong(s, 'hwpt', hw, c[2], wrong), flags: c[3] % 3 === 0 ? 0 : 1 });
+  },
+  IOMMU_HWPT_GET_DIRTY_BITMAP(s, c, wrong) {
+    const f = someIommufd(s, c[1]);
+    if (!f) return null;
+    const hw = objsOf(s.world, f.ctx, 'hwpt_paging');
+    const areas = allAreas(s.world);
+    const a = areas.length ? pick(areas, c[3]) : { start: 0x100000n, last: 0x100fffn };
+    return T({
+      op: 'IOMMU_HWPT_GET_DIRTY_BITMAP', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), hwpt_id: idOrWrong(s, 'hwpt', hw, c[2], wrong),
+      iova: hex(a.start), length: hex(a.last - a.start + 1n), page_size: wrong ? 0 : 4096, ...(c[4] % 2 ? { flags: ['NO_CLEAR'] } : {}),
+    });
+  },
+  memfd_create(s, c) {
+    const pid = pick(pids(s.world), c[1]);
+    return T({ op: 'memfd_create', ...pidField(s, pid), length: hex(PAGE * BigInt(1 + (c[2] % 4))) }, { fd: `$m${s.n}` });
+  },
+  ftruncate(s, c) {
+    const pid = pick(pids(s.world), c[1]);
+    const fds = fdsOf(s.world, pid, c[3] % 4 === 0 ? undefined : 'memfd');
+    if (!fds.length) return null;
+    return T({ op: 'ftruncate', ...pidField(s, pid), fd: varOf(s, 'fd', pick(fds, c[2]).fd), length: hex(PAGE * BigInt(c[4] % 8)) });
+  },
+  ioctl(s, c) {
+    const pid = pick(pids(s.world), c[1]);
+    const fds = fdsOf(s.world, pid);
+    const fd = fds.length ? varOf(s, 'fd', pick(fds, c[2]).fd) : 3;
+    return T({ op: 'ioctl', ...pidField(s, pid), fd, cmd: pick([0x3bff, 0x3b7f, 0x1234, 0x3bc0], c[3]) });
+  },
   IOMMU_IOAS_ALLOW_IOVAS(s, c) {
     const f = someIommufd(s, c[1]);
     if (!f) return null;
@@ -469,6 +521,14 @@ function weights(w: World): [OpKey, number][] {
     ['dma_map', ndev ? 2 : 0],
     ['IOMMU_OPTION', nctx ? 1 : 0],
     ['IOMMU_IOAS_ALLOW_IOVAS', nctx ? 1 : 0],
+    ['IOMMU_IOAS_IOVA_RANGES', nctx ? 1 : 0],
+    ['IOMMU_VFIO_IOAS', nctx ? 1 : 0],
+    ['IOMMU_GET_HW_INFO', bound ? 1 : 0],
+    ['IOMMU_HWPT_SET_DIRTY_TRACKING', nctx ? 1 : 0],
+    ['IOMMU_HWPT_GET_DIRTY_BITMAP', nctx ? 1 : 0],
+    ['memfd_create', 1],
+    ['ftruncate', 1],
+    ['ioctl', 1],
   ];
 }
 

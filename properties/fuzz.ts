@@ -32,7 +32,7 @@ export class Session implements GenState {
   readonly vars: Bindings = new Map();
   readonly syms: Sym[] = [];
   n = 0;
-  constructor(readonly start: World, readonly pidReuse = false) {
+  constructor(readonly start: World, readonly pidReuse = true) {
     this.world = start;
   }
 }
@@ -124,7 +124,7 @@ interface GenRun {
   readonly events: number;
 }
 
-function generate(start: World, choices: readonly Choice[], check: boolean, cov: Coverage | null, pidReuse = false): GenRun {
+function generate(start: World, choices: readonly Choice[], check: boolean, cov: Coverage | null, pidReuse = true): GenRun {
   const s = new Session(start, pidReuse);
   const templates: Template[] = [];
   for (const c of choices) {
@@ -298,7 +298,7 @@ export interface FuzzOptions {
   readonly minEvents?: number;
   /** Check invariants (default true; false only to measure their cost). */
   readonly invariants?: boolean;
-  /** Let processes whose pins outlive them exit (exposes the pid-reuse model issue; default false). */
+  /** Let processes whose pins outlive them exit (default true; false avoids it). */
   readonly pidReuse?: boolean;
   /** Budget for fast-check's shrinking, in property runs (default 200; ddmin does the fine work). */
   readonly maxShrinkRuns?: number;

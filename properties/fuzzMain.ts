@@ -3,7 +3,7 @@
  * `iommufd-sim fuzz` is wired to it.
  *
  *   node dist/properties/fuzzMain.js [--seed N] [--runs N | --time-ms N] [--platform P]
- *        [--out DIR] [--events N] [--bug NAME]... [--pid-reuse] [--no-invariants]
+ *        [--out DIR] [--events N] [--bug NAME]... [--no-pid-reuse] [--no-invariants]
  *
  * Prints a progress line (runs, events/s, coverage) as it goes and a summary at the
  * end; exits 1 with the counterexample's path when an invariant fails, 2 on bad usage.
@@ -12,7 +12,7 @@ import { BUG_NAMES, isBugName, type BugName } from '../core/bugs.js';
 import { fuzz, type FuzzOptions, type FuzzProgress } from './fuzz.js';
 
 function usage(msg: string): never {
-  process.stderr.write(`${msg}\nusage: fuzzMain [--seed N] [--runs N | --time-ms N] [--platform P] [--out DIR] [--events N] [--bug NAME]... [--pid-reuse] [--no-invariants]\nbugs: ${BUG_NAMES.join(', ')}\n`);
+  process.stderr.write(`${msg}\nusage: fuzzMain [--seed N] [--runs N | --time-ms N] [--platform P] [--out DIR] [--events N] [--bug NAME]... [--no-pid-reuse] [--no-invariants]\nbugs: ${BUG_NAMES.join(', ')}\n`);
   process.exit(2);
 }
 
@@ -39,7 +39,7 @@ function parse(argv: readonly string[]): FuzzOptions & { quiet: boolean } {
         bugs.push(b);
         break;
       }
-      case '--pid-reuse': o.pidReuse = true; break;
+      case '--no-pid-reuse': o.pidReuse = false; break;
       case '--no-invariants': o.invariants = false; break;
       case '--quiet': o.quiet = true; break;
       default: usage(`unknown option ${a}`);
