@@ -64,6 +64,8 @@ export interface EntryEvent {
   readonly outcome: Outcome;
   /** Set when the entry has an expect that the outcome does not match. */
   readonly divergence: Divergence | null;
+  /** The World after this entry. */
+  readonly world: World;
 }
 
 export interface ReplayOptions {
@@ -212,7 +214,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
           }
         } else bindOnly(entry, outcome, vars);
       }
-      if (onEntry !== undefined) onEntry({ entry, input, outcome, divergence });
+      if (onEntry !== undefined) onEntry({ entry, input, outcome, divergence, world });
       if (onProgress !== undefined && entries % every === 0) onProgress(entries);
     }
   } catch (e) {

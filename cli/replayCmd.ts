@@ -9,7 +9,7 @@ import { COLOR, PLAIN, divergenceLine, errorMessage, errorText, summaryLine, tim
 import type { Io } from './io.js';
 import { Progress } from './progress.js';
 import { replayLines, type EntryEvent, type FileReport } from './replay.js';
-import { selectFaults, type World } from '../core/index.js';
+import { selectFaults, selectSummary, type World } from '../core/index.js';
 import { checkAfter } from '../properties/index.js';
 import { isBugName, withBugs } from '../core/bugs.js';
 import type { TraceHeader } from '../events/index.js';
@@ -57,6 +57,8 @@ function run(args: Parsed, io: Io): number {
   const check = args.flags.check === true;
   const faults = args.flags.faults === true;
   const invariants = args.flags.invariants === true;
+  const withState = args.flags.state === true;
+  const states = new Map<number, Record<string, unknown>>();
   const style = !json && io.isTTY.stdout && io.env.NO_COLOR === undefined ? COLOR : PLAIN;
   const out = io.stdout;
   let code: number = EXIT.OK;
@@ -73,15 +75,20 @@ function run(args: Parsed, io: Io): number {
       }
     }
     let onEntry: ((ev: EntryEvent) => void) | undefined;
-    if (json) onEntry = undefined;
+    const stateLines = (ev: EntryEvent) => {
+      if (ev.divergence && withState) out.write(JSON.stringify(selectSummary(ev.world), null, 1).replace(/\n\s*/g, ' ').replace(/^/, '    state: ') + '\n');
+    };
+    if (json) onEntry = withState ? (ev) => { if (ev.divergence) states.set(ev.divergence.line, selectSummary(ev.world)); } : undefined;
     else if (quiet)
       onEntry = (ev) => {
         if (ev.divergence) out.write(divergenceLine(ev.divergence, style, true) + '\n');
+        stateLines(ev);
       };
     else
       onEntry = (ev) => {
         out.write(timelineLine(ev, style) + '\n');
         if (ev.divergence) out.write(divergenceLine(ev.divergence, style, false) + '\n');
+        stateLines(ev);
       };
     const report = replayLines(file, linesOf(io, path), {
       ...(onEntry ? { onEntry } : {}),
@@ -100,7 +107,9 @@ function run(args: Parsed, io: Io): number {
     if (!json) for (const v of report.violations) out.write(style.bold(`  line ${v.line} ${v.op}: INVARIANT ${v.invariant}: ${v.message}`) + '\n');
     progress?.end();
     const faultLog = faults && report.world ? selectFaults(report.world) : null;
-    const base = invariants ? { ...jsonReport(report), violations: report.violations } : jsonReport(report);
+    let base = invariants ? { ...jsonReport(report), violations: report.violations } : jsonReport(report);
+    if (withState) base = { ...base, divergences: (base.divergences as { line: number }[]).map((d) => ({ ...d, state: states.get(d.line) ?? null })) };
+    states.clear();
     if (json) out.write(JSON.stringify(faultLog ? { ...base, faults: faultLog.map((f) => ({ ...f, iova: `0x${f.iova.toString(16)}` })) } : base) + '\n');
     else {
       if (faultLog) {
@@ -143,6 +152,7 @@ export const replayCommand: Command = {
     { name: 'check', doc: 'exit 1 when any entry diverges from its expect' },
     { name: 'json', doc: 'one JSON object per file on stdout instead of the timeline (see cli/README.md)' },
     { name: 'quiet', short: 'q', doc: 'no timeline: only divergences and the summary' },
+    { name: 'state', doc: 'at each divergence, also print a summary of the model state (devices, groups, iommufd objects, processes)' },
     { name: 'invariants', doc: 'check the isolation invariants after every entry (violations fail --check); applies meta.bugs of fuzz counterexamples' },
     { name: 'faults', doc: "print each IOMMU unit's fault log at the end of each file (with --json: a \"faults\" array)" },
   ],

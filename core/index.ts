@@ -12,5 +12,5 @@ export { resolvePlatform, BUILTIN_PLATFORMS } from './platform.js';
 export type { Platform, UnitSpec, DeviceSpec, PtFormat } from './platform.js';
 export type { World, Ctx, Obj, Group, Device, Proc, OpenFile } from './world.js';
 export { stateHash } from './hash.js';
-export { selectFaults } from './select.js';
+export { selectFaults, selectSummary } from './select.js';
 export type { FaultView } from './select.js';

@@ -352,6 +352,14 @@ test('fuzz: a clean campaign reports coverage; a planted bug fails with a counte
   }
 });
 
+test('replay --state prints the model state at a divergence; --json puts it in the divergence', () => {
+  const r = cli(['replay', '--quiet', '--state', 'd.jsonl'], { 'd.jsonl': DIVERGING });
+  assert.is(r.code, 0);
+  assert.match(r.out, /state: \{ "devices": \[\]/);
+  const j = JSON.parse(cli(['replay', '--json', '--state', 'd.jsonl'], { 'd.jsonl': DIVERGING }).out);
+  assert.equal(j.divergences[0].state.iommufds, [{ ctx: 1, objects: [] }]);
+});
+
 test('fuzz usage errors', () => {
   assert.is(cli(['fuzz', '--bug', 'nope']).code, 2);
   assert.is(cli(['fuzz', '--runs', '5', '--time', '1s']).code, 2);
