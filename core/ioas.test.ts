@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { T, runTrace } from '../test/kit.js';
+import { domainStats } from '../hw/index.js';
 
 const ok = (r: { divergences: string[] }) => assert.equal(r.divergences, []);
 const MiB = 1024 * 1024;
@@ -174,6 +175,28 @@ test('close of everything returns pins and charges to zero', () => {
   ok(r);
   assert.is(r.world.users[1000]!.lockedPages, 0);
   for (const [, f] of r.world.mem.frames.entries()) assert.is(f.pins, 0);
+});
+
+test('a 1 TiB MAP and its UNMAP cost table nodes, not bytes: 1024 1 GiB leaves', () => {
+  const TiB = '0x10000000000';
+  const r = runTrace('x86-vtd', [
+    { op: 'spawn', caps: ['IPC_LOCK'], expect: { ok: true } },
+    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+    T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
+    { op: 'mmap', length: TiB, flags: ['PRIVATE', 'HUGETLB'], expect: { ok: true, addr: '$ram' } },
+    { op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va: '$ram', length: TiB, iova: '0x10000000000', expect: { ok: true } },
+    { op: 'dma', dev: 'd0', iova: '0x18000000000', length: 8, dir: 'read', expect: { ok: true, owner: 'pid:1' } },
+  ]);
+  ok(r);
+  const h = Object.values(r.world.ctxs[1]!.objects).find((o) => o.type === 'hwpt_paging')!;
+  const st = domainStats(r.world.hw, (h as { domain: number }).domain);
+  assert.equal(st.leaves.filter((l) => l.count > 0).map((l) => [Number(l.pageSize), l.count]), [[1 << 30, 1024]]);
+  const u = runTrace('x86-vtd', [
+    { op: 'IOMMU_IOAS_UNMAP', fd: 3, ioas_id: 1, iova: 0, length: '0xffffffffffffffff', expect: { ok: true, length: TiB } },
+    { op: 'dma', dev: 'd0', iova: '0x18000000000', length: 8, dir: 'read', expect: { fault: 'not_present' } },
+  ], r.world);
+  ok(u);
+  assert.equal(u.world.procs[1]!.pinnedPages, 0);
 });
 
 test.run();

@@ -78,8 +78,16 @@ function gaps(runs: readonly { first: number; last: number }[], first: number, l
   return out;
 }
 
-function covered(users: readonly PinUser[], idx: number): boolean {
-  return users.some((u) => u.first <= idx && idx <= u.last);
+/** The union of the users' index ranges, sorted and disjoint. */
+function union(users: readonly PinUser[]): [number, number][] {
+  const rs = users.map((u) => [u.first, u.last] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const r of rs) {
+    const top = out[out.length - 1];
+    if (top && r[0] <= top[1] + 1) top[1] = Math.max(top[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
 }
 
 function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number): void {
@@ -153,21 +161,29 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   const keep: PinnedRun[] = [];
   let freed = 0;
   let mem = d.mem;
+  const cover = union(users);
   for (const r of p.pinned) {
-    // Split each run into covered pieces (kept) and uncovered pieces (unpinned).
-    let i = r.first;
-    while (i <= r.last) {
-      const cov = covered(users, i);
-      let j = i;
-      while (j + 1 <= r.last && covered(users, j + 1) === cov) j++;
-      const pa = r.pa + BigInt(i - r.first) * PAGE;
-      if (cov) keep.push({ first: i, last: j, pa });
+    // Split each run into covered pieces (kept) and uncovered pieces (unpinned), by
+    // interval arithmetic: the cost follows runs and users, never the page count.
+    const piece = (first: number, last: number, cov: boolean) => {
+      const pa = r.pa + BigInt(first - r.first) * PAGE;
+      if (cov) keep.push({ first, last, pa });
       else {
-        mem = mem.unpinFrames(pa, BigInt(j - i + 1) * PAGE);
-        freed += j - i + 1;
+        mem = mem.unpinFrames(pa, BigInt(last - first + 1) * PAGE);
+        freed += last - first + 1;
       }
-      i = j + 1;
+    };
+    let i = r.first;
+    for (const [c0, c1] of cover) {
+      if (c1 < i) continue;
+      if (c0 > r.last) break;
+      if (c0 > i) piece(i, c0 - 1, false);
+      const e = Math.min(c1, r.last);
+      piece(Math.max(c0, i), e, true);
+      i = e + 1;
+      if (i > r.last) break;
     }
+    if (i <= r.last) piece(i, r.last, false);
   }
   d.mem = mem;
   const refused = charge(d, p, -freed);
