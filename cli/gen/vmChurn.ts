@@ -13,6 +13,7 @@ const GiB = 1024 * MiB;
 const RAM = 2 * GiB;
 const BUF_POOL = 256 * MiB;
 const WINDOW = 0x1_0000_0000; // guest IOVA window for churn buffers, above RAM
+const MAX_LIVE = 2048;
 const SIZES = [0x1000, 0x2000, 0x4000, 0x10000, 0x40000, 0x200000];
 const hex = (n: number) => `0x${n.toString(16)}`;
 
@@ -57,7 +58,8 @@ function* main(g: GenApi): Script {
   for (;;) {
     const r = g.rng.u32() % 100;
     const dev = devs[g.rng.u32() % devs.length]!;
-    if (r < 34 || live.length < 4) {
+    // A guest keeps a bounded working set: past MAX_LIVE buffers it only unmaps.
+    if ((r < 34 || live.length < 4) && live.length < MAX_LIVE) {
       const length = SIZES[g.rng.u32() % SIZES.length]!;
       // Guest IOVAs: a bump cursor through a 64 GiB window, aligned to the size.
       cursor = Math.ceil(cursor / length) * length;
@@ -70,7 +72,7 @@ function* main(g: GenApi): Script {
         user_va: `0x${(poolAddr + BigInt(off)).toString(16)}`, length: hex(length), iova: hex(iova),
       });
       if (o.kind === 'ok') live.push({ iova, length });
-    } else if (r < 64 && live.length > 0) {
+    } else if ((r < 64 || live.length >= MAX_LIVE) && live.length > 0) {
       const k = g.rng.u32() % live.length;
       const m = live[k]!;
       live[k] = live[live.length - 1]!;
