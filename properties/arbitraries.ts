@@ -288,12 +288,18 @@ const gens: Record<string, Gen> = {
     const raw: Record<string, unknown> = { op: 'IOMMU_IOAS_MAP', ...pidField(s, f.pid), fd: varOf(s, 'fd', f.fd), ioas_id: ioasId, flags, user_va: userVa, length: hex(length) };
     if (fixed) raw.iova = hex(iova);
     if (wrong) {
-      const k = c[4] % 5;
+      const k = c[4] % 7;
       if (k === 0) raw.flags = 0x10 | 6;
       else if (k === 1) raw.iova = '0xffffffffffffffff';
       else if (k === 2) raw.iova = '0xfee00000';
       else if (k === 3) raw.length = '0x1001';
-      else raw.flags = ['FIXED_IOVA'];
+      else if (k === 4) raw.trailing = '0x01'; // E2BIG: bytes past the kernel's struct
+      else if (k === 5) {
+        // ENOSPC: an automatic IOVA for a range no hole can hold
+        raw.flags = ['READABLE'];
+        raw.length = '0x4000000000000000';
+        delete raw.iova;
+      } else raw.flags = ['FIXED_IOVA'];
     }
     return T(raw);
   },
