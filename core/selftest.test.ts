@@ -281,4 +281,38 @@ test('VFIO emulated device: bind creates an ACCESS; attach to an IOAS only (ENOE
   ok(r);
 });
 
+test('DIRTY: errno order (args, HWPT, mock, tracking, EFAULT); set bits dirty their leaves; count includes unmapped', () => {
+  const bm = { op: 'mmap', addr: '0x300000000', length: '0x1000', flags: ['SHARED'], expect: { ok: true } };
+  const dirty = (expect: Record<string, unknown>, f: Record<string, unknown> = {}) =>
+    tc('DIRTY', expect, { id: '$dh', iova: AP, length: '0x4000', page_size: '0x800', uptr: '0x300000000', ...f });
+  const get = (bitmap: string, flags: string[] = []) => ({
+    op: 'IOMMU_HWPT_GET_DIRTY_BITMAP', fd: '$fd', hwpt_id: '$dh', flags, iova: AP, length: '0x4000', page_size: '0x800', data: '0x300000000', expect: { ok: true, bitmap },
+  });
+  const r = runTrace('selftest-mock', [
+    ...base, bm,
+    tc('MOCK_DOMAIN', { ok: true, out_hwpt_id: '$h', out_idev_id: '$i' }, { id: '$ioas' }),
+    map(AP, '0x3000'),
+    { op: 'IOMMU_HWPT_ALLOC', fd: '$fd', dev_id: '$i', pt_id: '$ioas', flags: ['DIRTY_TRACKING'], expect: { ok: true, out_hwpt_id: '$dh' } },
+    dirty({ errno: 'EINVAL' }, { page_size: 0 }),
+    dirty({ errno: 'EINVAL' }, { length: 0 }),
+    dirty({ errno: 'EINVAL' }, { iova: '0x1000400' }),
+    dirty({ errno: 'EINVAL' }, { length: '0x4400' }),
+    dirty({ errno: 'EINVAL' }, { uptr: 0 }),
+    dirty({ errno: 'ENOENT' }, { id: '$ioas' }),
+    dirty({ errno: 'ENOENT' }, { id: 99 }),
+    dirty({ errno: 'EINVAL' }), // tracking is off
+    { op: 'IOMMU_HWPT_SET_DIRTY_TRACKING', fd: '$fd', hwpt_id: '$dh', flags: ['ENABLE'], expect: { ok: true } },
+    dirty({ errno: 'EFAULT' }, { uptr: '0x400000000' }),
+    // bits 0, 2 and 7: the last one is beyond the 0x3000 mapped, counted but not marked
+    dirty({ ok: true, out_nr_dirty: 3 }, { dirty_bitmap: '0x85' }),
+    get('0x5', ['NO_CLEAR']),
+    get('0x5'),
+    get('0x0'),
+    // bits beyond length / page_size are not read
+    dirty({ ok: true, out_nr_dirty: 1 }, { length: '0x800', dirty_bitmap: '0xff' }),
+    get('0x1'),
+  ]);
+  ok(r);
+});
+
 test.run();

@@ -10,7 +10,7 @@
  * only name those.
  */
 import {
-  enum16, enum32, flags32, oneOf, ranges, req, s32, str, strlist, u16, u32, u64,
+  enum16, enum32, flags32, hex, oneOf, ranges, req, s32, str, strlist, u16, u32, u64,
   type Field,
 } from './fields.js';
 
@@ -54,7 +54,7 @@ export const HWPT_DATA_TYPES = { NONE: 0, VTD_S1: 1, ARM_SMMUV3: 2, SELFTEST: 0x
 export const TEST_OPS = {
   ADD_RESERVED: 1, MOCK_DOMAIN: 2, MD_CHECK_MAP: 3, MD_CHECK_REFS: 4, CREATE_ACCESS: 5, DESTROY_ACCESS_PAGES: 6,
   ACCESS_PAGES: 7, ACCESS_RW: 8, SET_TEMP_MEMORY_LIMIT: 9, MOCK_DOMAIN_REPLACE: 10, ACCESS_REPLACE_IOAS: 11,
-  MOCK_DOMAIN_FLAGS: 12, MD_CHECK_IOTLB: 14,
+  MOCK_DOMAIN_FLAGS: 12, DIRTY: 13, MD_CHECK_IOTLB: 14,
 } as const;
 /** MOCK_FLAGS_DEVICE_* (dev_flags of MOCK_DOMAIN_FLAGS). */
 export const MOCK_DEVICE_FLAGS = { NO_DIRTY: 1, HUGE_IOVA: 2, PASID: 4 } as const;
@@ -164,13 +164,16 @@ export const OPS = {
   // --- the kernel selftest (drivers/iommu/iommufd/iommufd_test.h; CONFIG_IOMMUFD_TEST) ---
   // struct iommu_test_cmd {size, op, id, __reserved, union {...}, last}: the union
   // members' fields are flattened; a field clashing with the command's own is prefixed
-  // with its member's name (check_iotlb.id -> check_iotlb_id).
+  // with its member's name (check_iotlb.id -> check_iotlb_id). DIRTY reads a bitmap
+  // from user memory at `uptr`; the model keeps no memory contents, so the trace gives
+  // those bytes as `dirty_bitmap` (hex, memory order: bit i is bit i%8 of byte i/8).
   IOMMU_TEST_CMD: iommufd(0xa0, 72, 68, 'a kernel selftest command (selftest-mock platform only)', {
     fd: s32, test_op: enum32(TEST_OPS), id: u32, __reserved: u32,
     start: u64, length: u64, iova: u64, uptr: u64, refs: u32,
     dev_flags: flags32(MOCK_DEVICE_FLAGS), pt_id: u32, flags: flags32(TEST_ACCESS_FLAGS),
     access_pages_id: u32, ioas_id: u32, limit: u32, check_iotlb_id: u32, iotlb: u32,
-  }, ['out_stdev_id', 'out_hwpt_id', 'out_idev_id', 'pt_id', 'out_access_fd', 'out_access_pages_id']),
+    page_size: u64, dirty_bitmap: hex,
+  }, ['out_stdev_id', 'out_hwpt_id', 'out_idev_id', 'pt_id', 'out_access_fd', 'out_access_pages_id', 'out_nr_dirty']),
 } as const satisfies Readonly<Record<string, OpSchema>>;
 
 export type OpName = keyof typeof OPS;
