@@ -53,6 +53,11 @@ export function hwSetDirtyTracking(d: W, domain: number, on: boolean): void {
   put(d, hw.setDirtyTracking(get(d), domain, on));
 }
 
+/** A device write's dirty bit without the write (the selftest's set_dirty). */
+export function hwMarkDirty(d: W, domain: number, iova: bigint): void {
+  put(d, hw.domainMarkDirty(get(d), domain, iova));
+}
+
 export function hwReadDirty(d: W, domain: number, iova: bigint, length: bigint, pageSize: bigint, clear: boolean): hw.DirtyRange[] {
   const r = hw.domainReadDirty(get(d), domain, iova, length, pageSize, clear);
   put(d, r.hw);

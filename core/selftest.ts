@@ -19,11 +19,9 @@
  *   driver's set_dirty does: bit i of the user bitmap at `uptr` (its bytes given by the
  *   trace as `dirty_bitmap`, the model keeps no memory contents) dirties the leaf that
  *   translates iova + i * page_size, so a huge leaf becomes dirty as a whole;
- *   `out_nr_dirty` counts the set bits, mapped or not. The hardware sets a dirty bit
- *   when a tracked write goes through a leaf, so the model marks it with a one-byte
- *   write DMA through a transient context of the mock unit (rid `iommufd_test:dirty`,
- *   removed at once); unmapped IOVAs are skipped as set_dirty skips them. A read-only
- *   leaf cannot be marked this way (set_dirty would mark it): never seen in the tests.
+ *   `out_nr_dirty` counts the set bits, mapped or not. The dirty bit is set directly in
+ *   the simulated page table (hwMarkDirty), read-only leaves included, as set_dirty
+ *   does; unmapped IOVAs are skipped as set_dirty skips them.
  *
  * Not modelled: the PASID ops, fault injection, and the SYZ flag (iova given as nth
  * area + offset): those answer EOPNOTSUPP with a reason.
@@ -39,8 +37,8 @@ import { allocId } from './objects.js';
 import { addDevice } from './device.js';
 import { claimDmaOwner, releaseDmaOwner } from './ownership.js';
 import { deviceAttach, deviceDetach, deviceReplace } from './attach.js';
-import { hwDma, hwFreeDomain, hwSetContext, hwWalk } from './hwsync.js';
-import { WRITE, getDomain, type HwState } from '../hw/index.js';
+import { hwFreeDomain, hwMarkDirty, hwSetContext, hwWalk } from './hwsync.js';
+import { getDomain, type HwState } from '../hw/index.js';
 import { memOf, touch, vmaAt, type PageExtent } from './mem.js';
 import { newFile } from './files.js';
 import { getPages } from './pages.js';
@@ -333,7 +331,7 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
         const bit = BigInt(b * 8 + k);
         if (bit >= max || ((bm[b]! >> k) & 1) === 0) continue;
         count++;
-        markDirty(d, unit.name, h.domain, iova + bit * ps);
+        markDirty(d, h.domain, iova + bit * ps);
       }
     }
     return ok({ out_nr_dirty: count }, `${count} IOVA${count === 1n ? '' : 's'} of HWPT ${h.id} marked dirty`);
@@ -349,15 +347,9 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
   },
 };
 
-const DIRTY_RID = 'iommufd_test:dirty';
 /** The mock driver's set_dirty: the leaf translating `iova` becomes dirty (nothing if unmapped). */
-function markDirty(d: Draft<World>, unit: string, domain: number, iova: bigint): void {
-  const w = hwWalk(d, domain, iova);
-  if (!w || (w.prot & WRITE) === 0) return;
-  hwSetContext(d, unit, DIRTY_RID, { kind: 'domain', domain });
-  const r = hwDma(d, unit, DIRTY_RID, iova, 1n, 'write');
-  hwSetContext(d, unit, DIRTY_RID, null);
-  if (!r.ok) throw new Error(`set_dirty at 0x${iova.toString(16)}: ${r.reason}`);
+function markDirty(d: Draft<World>, domain: number, iova: bigint): void {
+  if (hwWalk(d, domain, iova)) hwMarkDirty(d, domain, iova);
 }
 
 /** The frames an access item pinned, one per page, in IOVA order (its out_pages). */

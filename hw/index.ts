@@ -30,6 +30,7 @@ export {
   domainUnmap,
   setDirtyTracking,
   domainReadDirty,
+  domainMarkDirty,
   getUnit,
   getDomain,
 } from './state.js';

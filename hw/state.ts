@@ -11,7 +11,7 @@ import { FORMATS, FormatName, PtFormat, depthsForSizes, sizesForDepths } from '.
 import { Iotlb, emptyIotlb } from './iotlb.js';
 import { PageTable, emptyTable, map as ptMap, unmap as ptUnmap } from './pagetable.js';
 import { PMap } from './pmap.js';
-import { DirtyRange, clearAllDirty, readDirty as ptReadDirty } from './ptiter.js';
+import { DirtyRange, clearAllDirty, markDirty, readDirty as ptReadDirty } from './ptiter.js';
 
 export type ContextEntry = { readonly kind: 'blocked' } | { readonly kind: 'domain'; readonly domain: number };
 
@@ -180,6 +180,17 @@ export function setDirtyTracking(hw: HwState, id: number, enabled: boolean): HwS
   const pt = pagingTable(d);
   if (d.dirtyTracking === enabled) return hw;
   return withDomain(hw, new Domain(d.id, d.unit, d.kind, enabled ? clearAllDirty(pt) : pt, enabled));
+}
+
+/**
+ * Sets the dirty bit of the leaf translating `iova`, as a device write would (a test
+ * driver's set_dirty); read-only leaves included. Same state when unmapped or clean.
+ */
+export function domainMarkDirty(hw: HwState, id: number, iova: bigint): HwState {
+  const d = getDomain(hw, id);
+  const pt = pagingTable(d);
+  const next = markDirty(pt, Number(iova >> BigInt(pt.format.granuleShift)));
+  return next === pt ? hw : withDomain(hw, withPt(d, next));
 }
 
 export function domainReadDirty(hw: HwState, id: number, iova: bigint, length: bigint, pageSize: bigint, clear: boolean): { hw: HwState; dirty: DirtyRange[] } {
