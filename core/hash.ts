@@ -51,6 +51,7 @@ export function stateHash(w: World): string {
   void platform;
   canon(control, out);
   canon([...mem.frames.entries()].map(([, f]) => f), out);
+  canon([...mem.pins.entries()], out);
   for (const [pid, pm] of Object.entries(mem.procs)) {
     out.push(`p${pid}`);
     canon([...pm.vmas.values()], out);

@@ -11,9 +11,14 @@
  * is broken eagerly at the child's first touch, so pages the parent pinned stay the
  * parent's.
  *
+ * Long-term pins (FOLL_LONGTERM) are not counted on the frame extents (that split
+ * them at every pin edge): Memory keeps a separate index of the pinned PA runs, one
+ * entry per pinned run of a pages object, so pin and unpin add and remove one entry.
+ * The pin count of a frame is the number of entries covering it.
+ *
  * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
  * kept after munmap only while pinned, marked unmapped); every frame extent has
- * exactly one owner.
+ * exactly one owner; the pin index holds exactly the pinned runs of all pages objects.
  */
 import { BTree, emptyBig } from './btree.js';
 
@@ -41,8 +46,6 @@ export interface FrameExtent {
   readonly pa: bigint;
   readonly length: bigint;
   readonly owner: FrameOwner;
-  /** Long-term pins (FOLL_LONGTERM) held on these frames by iommufd pages objects. */
-  readonly pins: number;
   /** Still mapped by its owner (false: kept alive only by pins). */
   readonly mapped: boolean;
 }
@@ -56,16 +59,58 @@ export class ProcMem {
 
 const emptyProc = () => new ProcMem(emptyBig<Vma>(), emptyBig<PageExtent>());
 
+/**
+ * The pinned PA runs: start PA to the lengths of the runs starting there (sorted, a
+ * multiset: two pages objects may pin the same frames).
+ */
+export type PinIndex = BTree<bigint, readonly bigint[]>;
+
 export class Memory {
   constructor(
     readonly procs: Readonly<Record<number, ProcMem>>,
     readonly frames: BTree<bigint, FrameExtent>,
     readonly nextPa: bigint,
+    readonly pins: PinIndex = emptyBig<readonly bigint[]>(),
+    /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
+    readonly maxPin: bigint = 0n,
   ) {}
 
   static empty(): Memory {
     // Low 4 GiB stay for the (unmodelled) kernel image and MMIO.
     return new Memory({}, emptyBig<FrameExtent>(), 0x1_0000_0000n);
+  }
+
+  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: bigint = this.maxPin): Memory {
+    return new Memory(this.procs, frames, this.nextPa, pins, maxPin);
+  }
+
+  /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
+  pinnedRuns(pa: bigint, end: bigint): [bigint, bigint][] {
+    const out: [bigint, bigint][] = [];
+    const lo = pa - this.maxPin + 1n;
+    this.pins.forRange(lo > 0n ? lo : 0n, end, false, (k, lens) => {
+      for (const l of lens) if (k + l > pa) out.push([k, k + l]);
+    });
+    return out;
+  }
+
+  /** The long-term pin count of the byte at `pa`. */
+  pinsAt(pa: bigint): number {
+    return this.pinnedRuns(pa, pa + 1n).length;
+  }
+
+  /** The pinned parts of [pa, end): sorted, disjoint, merged intervals clipped to the range. */
+  pinnedIn(pa: bigint, end: bigint): [bigint, bigint][] {
+    const out: [bigint, bigint][] = [];
+    for (const [s0, e0] of this.pinnedRuns(pa, end)) {
+      const s = s0 > pa ? s0 : pa;
+      const e = e0 < end ? e0 : end;
+      const top = out[out.length - 1];
+      if (top && s <= top[1]) {
+        if (e > top[1]) top[1] = e;
+      } else out.push([s, e]);
+    }
+    return out;
   }
 
   proc(pid: number): ProcMem {
@@ -76,7 +121,7 @@ export class Memory {
     const procs = { ...this.procs };
     if (pm) procs[pid] = pm;
     else delete procs[pid];
-    return new Memory(procs, this.frames, this.nextPa);
+    return new Memory(procs, this.frames, this.nextPa, this.pins, this.maxPin);
   }
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
@@ -96,8 +141,8 @@ export class Memory {
     const cur = pa % mod;
     pa += (want - cur + mod) % mod;
     const frames = this.frames.clone();
-    frames.set(pa, { pa, length, owner, pins: 0, mapped: true });
-    return { mem: new Memory(this.procs, frames, pa + length), pa };
+    frames.set(pa, { pa, length, owner, mapped: true });
+    return { mem: new Memory(this.procs, frames, pa + length, this.pins, this.maxPin), pa };
   }
 
   /**
@@ -140,31 +185,64 @@ export class Memory {
         frames.set(a.pa, { ...a, length: a.length + b.length });
       }
     }
-    return new Memory(this.procs, frames, this.nextPa);
+    return this.with(frames);
+  }
+
+  /**
+   * Applies `pinned` to the pinned parts of [pa, pa+length) and `free` to the rest
+   * (editFrames on each part).
+   */
+  private editByPins(pa: bigint, length: bigint, pinned: (f: FrameExtent) => FrameExtent | null, free: (f: FrameExtent) => FrameExtent | null): Memory {
+    const end = pa + length;
+    let m: Memory = this;
+    let cur = pa;
+    for (const [s, e] of this.pinnedIn(pa, end)) {
+      if (s > cur) m = m.editFrames(cur, s - cur, free);
+      m = m.editFrames(s, e - s, pinned);
+      cur = e;
+    }
+    if (cur < end) m = m.editFrames(cur, end - cur, free);
+    return m;
   }
 
   /** The owner stopped mapping these frames: free the unpinned ones, keep pinned ones alive. */
   unmapFrames(pa: bigint, length: bigint): Memory {
-    return this.editFrames(pa, length, (f) => (f.pins > 0 ? { ...f, mapped: false } : null));
+    return this.editByPins(pa, length, (f) => ({ ...f, mapped: false }), () => null);
   }
 
+  /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    return this.editFrames(pa, length, (f) => ({ ...f, pins: f.pins + 1 }));
+    const lens = this.pins.get(pa);
+    const next = lens ? [...lens, length].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) : [length];
+    return this.with(this.frames, this.pins.with(pa, next, true), length > this.maxPin ? length : this.maxPin);
   }
 
-  /** Unpin; frames no longer mapped by their owner and no longer pinned are freed. */
+  /**
+   * Unpins a run exactly as pinned; frames no longer mapped by their owner and no
+   * longer pinned are freed.
+   */
   unpinFrames(pa: bigint, length: bigint): Memory {
-    return this.editFrames(pa, length, (f) => {
-      if (f.pins <= 0) throw new Error(`unpin of unpinned frame 0x${f.pa.toString(16)}`);
-      const pins = f.pins - 1;
-      return pins === 0 && !f.mapped ? null : { ...f, pins };
-    });
+    const lens = this.pins.get(pa);
+    const at = lens ? lens.indexOf(length) : -1;
+    if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${pa.toString(16)}+0x${length.toString(16)}`);
+    const pins = lens.length === 1 ? this.pins.without(pa) : this.pins.with(pa, lens.filter((_, j) => j !== at), true);
+    const m = this.with(this.frames, pins);
+    // Frames kept alive only by pins (munmapped while pinned) may go now.
+    const end = pa + length;
+    let orphan = false;
+    const first = this.frames.getPairOrNextLower(pa);
+    if (first && first[1].pa + first[1].length > pa && !first[1].mapped) orphan = true;
+    if (!orphan)
+      this.frames.forRange(pa, end, false, (_, f) => {
+        if (!f.mapped) orphan = true;
+      });
+    return orphan ? m.editByPins(pa, length, (f) => f, (f) => (f.mapped ? f : null)) : m;
   }
 }
 
-/** b continues a exactly: adjacent frames, same owner, contiguous VAs, same pins and state. */
+/** b continues a exactly: adjacent frames, same owner, contiguous VAs, same state. */
 function mergeable(a: FrameExtent, b: FrameExtent): boolean {
-  if (a.pa + a.length !== b.pa || a.pins !== b.pins || a.mapped !== b.mapped) return false;
+  if (a.pa + a.length !== b.pa || a.mapped !== b.mapped) return false;
   const x = a.owner;
   const y = b.owner;
   // Kernel buffers stay separate: each is freed whole when its driver unbinds.

@@ -165,13 +165,11 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   for (const r of p.pinned) {
     // Split each run into covered pieces (kept) and uncovered pieces (unpinned), by
     // interval arithmetic: the cost follows runs and users, never the page count.
+    const pieces: PinnedRun[] = [];
+    let gone = 0;
     const piece = (first: number, last: number, cov: boolean) => {
-      const pa = r.pa + BigInt(first - r.first) * PAGE;
-      if (cov) keep.push({ first, last, pa });
-      else {
-        mem = mem.unpinFrames(pa, BigInt(last - first + 1) * PAGE);
-        freed += last - first + 1;
-      }
+      if (cov) pieces.push({ first, last, pa: r.pa + BigInt(first - r.first) * PAGE });
+      else gone += last - first + 1;
     };
     let i = r.first;
     for (const [c0, c1] of cover) {
@@ -184,6 +182,17 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
       if (i > r.last) break;
     }
     if (i <= r.last) piece(i, r.last, false);
+    if (!gone) {
+      keep.push(r);
+      continue;
+    }
+    // The memory's pin index holds whole runs: pin the kept pieces, then unpin the run.
+    for (const k of pieces) {
+      mem = mem.pinFrames(k.pa, BigInt(k.last - k.first + 1) * PAGE);
+      keep.push(k);
+    }
+    mem = mem.unpinFrames(r.pa, BigInt(r.last - r.first + 1) * PAGE);
+    freed += gone;
   }
   d.mem = mem;
   const refused = charge(d, p, -freed);

@@ -140,8 +140,7 @@ function paAt(extents: readonly PageExtent[], va: bigint): bigint | null {
 }
 
 function framePins(d: Draft<World>, pa: bigint): number {
-  const hit = memOf(d).frames.getPairOrNextLower(pa);
-  return hit && pa < hit[1].pa + hit[1].length ? hit[1].pins : 0;
+  return memOf(d).pinsAt(pa);
 }
 
 function ptTarget(ctx: Draft<Ctx>, ptId: number, reserved: number | null): Outcome | null {

@@ -1,7 +1,9 @@
 // Persistent radix page table shared by all formats: 512-entry table pages whose slots
 // hold nothing, a leaf (page / block / superpage), or a lower table page. map / unmap
 // copy each table page they touch exactly once per operation (path copying), so cost
-// follows the number of table entries written, never the number of bytes mapped.
+// follows the number of table entries written, never the number of bytes mapped. A
+// table page keeps its slots in 16 chunks of 32 (absent while empty): a copy shares
+// the chunks it does not write, so a small map copies 16 + 32 pointers per level, not 512.
 // Invariants: nodes reachable from a published PageTable are never written; a leaf's
 // pfn is aligned to its own size; a non-root table page is never empty (unmap frees it);
 // `nodes` and `leaves` always equal what a full traversal would count.
@@ -21,12 +23,58 @@ export class PtLeaf {
 
 export type PtSlot = PtNode | PtLeaf | undefined;
 
+const CHUNK_BITS = 5;
+const CHUNK = 1 << CHUNK_BITS;
+type Chunk = readonly PtSlot[];
+
 export class PtNode {
   constructor(
-    readonly slots: readonly PtSlot[],
+    /** ENTRIES / 32 chunks of 32 slots; undefined: a chunk never written (all empty). */
+    readonly chunks: readonly (Chunk | undefined)[],
     /** Number of present slots; 0 only for an empty root. */
     readonly used: number,
   ) {}
+
+  slot(i: number): PtSlot {
+    const c = this.chunks[i >>> CHUNK_BITS];
+    return c === undefined ? undefined : c[i & (CHUNK - 1)];
+  }
+
+  /** All ENTRIES slots as a fresh array (for tests and debugging; not a hot path). */
+  get slots(): PtSlot[] {
+    const out = new Array<PtSlot>(ENTRIES);
+    for (let i = 0; i < ENTRIES; i++) out[i] = this.slot(i);
+    return out;
+  }
+}
+
+const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = Object.freeze(new Array<Chunk | undefined>(ENTRIES / CHUNK).fill(undefined));
+
+/**
+ * A copy-on-write edit of one table page, owned by one operation: the chunk index is
+ * copied once, and each chunk once, at its first write; untouched chunks stay shared.
+ */
+export class NodeEdit {
+  private readonly chunks: (Chunk | undefined)[];
+  private owned = 0;
+  constructor(base: PtNode | undefined) {
+    this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
+  }
+
+  set(i: number, v: PtSlot): void {
+    const c = i >>> CHUNK_BITS;
+    let ch = this.chunks[c] as PtSlot[] | undefined;
+    if (!(this.owned & (1 << c))) {
+      ch = ch ? ch.slice() : new Array<PtSlot>(CHUNK).fill(undefined);
+      this.chunks[c] = ch;
+      this.owned |= 1 << c;
+    }
+    ch![i & (CHUNK - 1)] = v;
+  }
+
+  node(used: number): PtNode {
+    return new PtNode(this.chunks, used);
+  }
 }
 
 export class PageTable {
@@ -58,10 +106,8 @@ export interface WalkResult {
   level: number;
 }
 
-const EMPTY_SLOTS: readonly PtSlot[] = Object.freeze(new Array<PtSlot>(ENTRIES).fill(undefined));
-
 export function emptyTable(format: PtFormat, allowedDepths: number): PageTable {
-  return new PageTable(format, allowedDepths, new PtNode(EMPTY_SLOTS, 0), 1, new Array(format.levels).fill(0));
+  return new PageTable(format, allowedDepths, new PtNode(EMPTY_CHUNKS, 0), 1, new Array(format.levels).fill(0));
 }
 
 /** Per-operation context: the only mutable thing, owned by one call. */
@@ -89,7 +135,7 @@ function hex(granules: number, f: PtFormat): string {
 /** Maps granules [start, end) of the node's window to pfn.. ; throws on any overlap. */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, start: number, end: number, pfn: number, prot: number): PtNode {
   const span = op.f.spans[depth]!;
-  const slots = (node ? node.slots : EMPTY_SLOTS).slice();
+  const slots = new NodeEdit(node);
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -99,31 +145,31 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, st
     const s = Math.max(start, eStart);
     const e = Math.min(end, eStart + span);
     const p = pfn + (s - start);
-    const cur = slots[i];
+    const cur = node ? node.slot(i) : undefined;
     // iommu_pgsize(): the largest allowed size that iova, pa and the remaining length permit.
     if (leafOk && s === eStart && e === eStart + span && p % span === 0) {
       if (cur !== undefined) throw new Error(`map over existing mapping at iova ${hex(s, op.f)}`);
-      slots[i] = new PtLeaf(p, prot, depth);
+      slots.set(i, new PtLeaf(p, prot, depth));
       used++;
       op.leaves[depth]!++;
       if (op.c) op.c.leafWrites++;
     } else {
       if (cur instanceof PtLeaf) throw new Error(`map over existing mapping at iova ${hex(s, op.f)}`);
       if (cur === undefined) used++;
-      slots[i] = mapIn(op, cur, depth + 1, eStart, s, e, p, prot);
+      slots.set(i, mapIn(op, cur, depth + 1, eStart, s, e, p, prot));
     }
   }
-  return new PtNode(slots, used);
+  return slots.node(used);
 }
 
 /** Unmaps granules [start, end); splits leaves straddling the edges; frees emptied tables. */
 function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: number, end: number): PtNode {
   const span = op.f.spans[depth]!;
-  let slots: PtSlot[] | undefined;
+  let slots: NodeEdit | undefined;
   let used = node.used;
   let i = Math.floor((start - base) / span);
   for (let eStart = base + i * span; eStart < end; i++, eStart += span) {
-    const cur = node.slots[i];
+    const cur = node.slot(i);
     if (cur === undefined) continue;
     const s = Math.max(start, eStart);
     const e = Math.min(end, eStart + span);
@@ -145,13 +191,13 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
       next = child.used === 0 ? undefined : child;
     }
     if (!slots) {
-      slots = node.slots.slice();
+      slots = new NodeEdit(node);
       if (op.c) op.c.nodesTouched++;
     }
-    slots[i] = next;
+    slots.set(i, next);
     if (next === undefined) used--;
   }
-  return slots ? new PtNode(slots, used) : node;
+  return slots ? slots.node(used) : node;
 }
 
 const U64_END = 1n << 64n;
@@ -203,7 +249,7 @@ export function leafAt(pt: PageTable, page: number): PtLeaf | undefined {
   const spans = pt.format.spans;
   let node: PtSlot = pt.root;
   for (let d = 0; node instanceof PtNode; d++) {
-    node = node.slots[Math.floor(page / spans[d]!) % ENTRIES];
+    node = node.slot(Math.floor(page / spans[d]!) % ENTRIES);
   }
   return node;
 }

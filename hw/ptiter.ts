@@ -5,7 +5,7 @@
 // it actually changes, so a no-op rewrite returns the very same PageTable.
 
 import { DIRTY, ENTRIES, PtFormat, RW } from './format.js';
-import { PageTable, PtLeaf, PtNode, PtSlot } from './pagetable.js';
+import { NodeEdit, PageTable, PtLeaf, PtNode } from './pagetable.js';
 
 /** A maximal run where IOVA and PA are both contiguous and prot (READ|WRITE) is equal. */
 export interface PtRun {
@@ -22,7 +22,7 @@ function visit(f: PtFormat, node: PtNode, depth: number, base: number, start: nu
   const span = f.spans[depth]!;
   let i = Math.floor((start - base) / span);
   for (let eStart = base + i * span; eStart < end && i < ENTRIES; i++, eStart += span) {
-    const cur = node.slots[i];
+    const cur = node.slot(i);
     if (cur === undefined) continue;
     const s = Math.max(start, eStart);
     const e = Math.min(end, eStart + span);
@@ -88,17 +88,17 @@ export function runs(pt: PageTable, first = 0n, last = (1n << 64n) - 1n): PtRun[
 /** Rewrites leaves intersecting granules [start, end); fn returns the leaf itself to keep it. */
 function rewrite(f: PtFormat, node: PtNode, depth: number, base: number, start: number, end: number, fn: (l: PtLeaf) => PtLeaf): PtNode {
   const span = f.spans[depth]!;
-  let slots: PtSlot[] | undefined;
+  let slots: NodeEdit | undefined;
   let i = Math.floor((start - base) / span);
   for (let eStart = base + i * span; eStart < end && i < ENTRIES; i++, eStart += span) {
-    const cur = node.slots[i];
+    const cur = node.slot(i);
     if (cur === undefined) continue;
     const next = cur instanceof PtLeaf ? fn(cur) : rewrite(f, cur, depth + 1, eStart, Math.max(start, eStart), Math.min(end, eStart + span), fn);
     if (next === cur) continue;
-    if (!slots) slots = node.slots.slice();
-    slots[i] = next;
+    if (!slots) slots = new NodeEdit(node);
+    slots.set(i, next);
   }
-  return slots ? new PtNode(slots, node.used) : node;
+  return slots ? slots.node(node.used) : node;
 }
 
 function rewriteRange(pt: PageTable, start: number, end: number, fn: (l: PtLeaf) => PtLeaf): PageTable {

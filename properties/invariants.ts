@@ -288,9 +288,15 @@ function checkMappedPinned(w: World, s: Scope, out: Out): void {
     for (const r of domainRuns(w.hw, id as number)) {
       const { frames, gap } = framesIn(w, r.pa, r.pa + r.length);
       if (gap !== null) v(out, 'mapped-frames-pinned', `domain ${id} maps IOVA ${hex(r.iova)} to PA ${hex(gap)}, a freed frame`);
-      for (const f of frames)
-        if (f.owner.kind === 'proc' && f.pins <= 0)
-          v(out, 'mapped-frames-pinned', `domain ${id} maps PA ${rng(f.pa, f.length)} of pid ${f.owner.pid} (IOVA run ${hex(r.iova)}), which is not pinned`);
+      const re = r.pa + r.length;
+      for (const f of frames) {
+        if (f.owner.kind !== 'proc') continue;
+        const s = f.pa > r.pa ? f.pa : r.pa;
+        const fe = f.pa + f.length;
+        const e = fe < re ? fe : re;
+        const un = firstUncovered(w.mem.pinnedIn(s, e), s, e);
+        if (un !== null) v(out, 'mapped-frames-pinned', `domain ${id} maps PA ${hex(un)} of pid ${f.owner.pid} (frames ${rng(f.pa, f.length)}, IOVA run ${hex(r.iova)}), which is not pinned`);
+      }
     }
   }
 }
@@ -489,8 +495,9 @@ function checkPagesPins(w: World, c: Ctx, out: Out): void {
         const at0 = f.pa > r.pa ? f.pa : r.pa;
         const va = p.va + BigInt(r.first) * P + (at0 - r.pa);
         const ownerVa = f.owner.kind === 'proc' ? f.owner.va + (at0 - f.pa) : -1n;
-        if (f.owner.kind !== 'proc' || f.owner.pid !== p.pid || ownerVa !== va || f.pins < 1)
-          v(out, 'single-pin', `${at}: pinned PA ${hex(f.pa)} is ${f.owner.kind === 'proc' ? `pid ${f.owner.pid} VA ${hex(f.owner.va)}` : 'kernel memory'} with ${f.pins} pins, not its own page at VA ${hex(va)}`);
+        const pins = w.mem.pinsAt(at0);
+        if (f.owner.kind !== 'proc' || f.owner.pid !== p.pid || ownerVa !== va || pins < 1)
+          v(out, 'single-pin', `${at}: pinned PA ${hex(f.pa)} is ${f.owner.kind === 'proc' ? `pid ${f.owner.pid} VA ${hex(f.owner.va)}` : 'kernel memory'} with ${pins} pins, not its own page at VA ${hex(va)}`);
       }
     }
     // Pinned exactly where some user covers.
@@ -512,15 +519,34 @@ function checkPagesPins(w: World, c: Ctx, out: Out): void {
   }
 }
 
-/** Every frame's pin count equals the number of pinned runs (over all ctxs) covering it. */
+/**
+ * The memory's pin index holds exactly the pinned runs of all pages objects (over all
+ * ctxs), so every frame's pin count equals the number of pinned runs covering it;
+ * frames kept after munmap (unmapped) are pinned throughout.
+ */
 function checkFramePins(w: World, out: Out): void {
   const P = w.platform.pageSize;
-  const iv: [bigint, bigint][] = [];
-  for (const c of Object.values(w.ctxs)) for (const p of pagesOf(c)) for (const r of p.pinned) iv.push([r.pa, r.pa + BigInt(r.last - r.first + 1) * P]);
+  const key = (pa: bigint, len: bigint) => `${hex(pa)}+${hex(len)}`;
+  const want = new Map<string, number>();
+  for (const c of Object.values(w.ctxs))
+    for (const p of pagesOf(c))
+      for (const r of p.pinned) {
+        const k = key(r.pa, BigInt(r.last - r.first + 1) * P);
+        want.set(k, (want.get(k) ?? 0) + 1);
+      }
+  const have = new Map<string, number>();
+  for (const [pa, lens] of w.mem.pins.entries())
+    for (const l of lens) {
+      const k = key(pa, l);
+      have.set(k, (have.get(k) ?? 0) + 1);
+      if (l > w.mem.maxPin) v(out, 'single-pin', `pinned run ${k} is longer than the pin index's bound ${hex(w.mem.maxPin)}`);
+    }
+  for (const [k, n] of have) if (want.get(k) !== n) v(out, 'single-pin', `PA run ${k} has ${n} pins but ${want.get(k) ?? 0} pages objects pin it`);
+  for (const [k, n] of want) if (!have.has(k)) v(out, 'single-pin', `PA run ${k} has 0 pins but ${n} pages objects pin it`);
   for (const [, f] of w.mem.frames.entries()) {
-    let n = 0;
-    for (const [s, e] of iv) if (s <= f.pa && f.pa < e) n++;
-    if (n !== f.pins) v(out, 'single-pin', `frame PA ${rng(f.pa, f.length)} has ${f.pins} pins but ${n} pages objects pin it`);
+    if (f.mapped) continue;
+    const un = firstUncovered(w.mem.pinnedIn(f.pa, f.pa + f.length), f.pa, f.pa + f.length);
+    if (un !== null) v(out, 'single-pin', `frame PA ${rng(f.pa, f.length)} is kept after munmap but PA ${hex(un)} is not pinned`);
   }
 }
 
@@ -585,7 +611,7 @@ export function scopeOf(prev: World, next: World): Scope {
     if (g) domains.add(g.defaultDomain);
     if (g && g.domain.kind === 'hwpt') domains.add(g.domain.domain);
   }
-  const framesChanged = prev.mem.frames !== next.mem.frames;
+  const framesChanged = prev.mem.frames !== next.mem.frames || prev.mem.pins !== next.mem.pins;
   return {
     all: false, groups, ctxs, domains, units,
     accounting: prev.ctxs !== next.ctxs || prev.procs !== next.procs || prev.users !== next.users,
