@@ -8,6 +8,7 @@ import { UsageError, intFlag, strFlag, type Parsed } from './args.js';
 import { EXIT, type Command } from './command.js';
 import { GenError, WORKLOADS, generate } from './gen/index.js';
 import type { Io } from './io.js';
+import { Progress } from './progress.js';
 
 export const GEN_DEFAULTS = { entries: 1000, seed: 1, platform: 'x86-vtd' } as const;
 
@@ -19,9 +20,17 @@ function run(args: Parsed, io: Io): number {
   const platform = strFlag(args, 'platform', GEN_DEFAULTS.platform);
   if (!WORKLOADS[workload]) throw new UsageError(`unknown workload "${workload}" (known: ${Object.keys(WORKLOADS).join(', ')})`);
   if (!BUILTIN_PLATFORMS[platform]) throw new UsageError(`--platform: unknown platform "${platform}" (built-ins: ${Object.keys(BUILTIN_PLATFORMS).join(', ')})`);
+  // A progress bar on a terminal stderr for long generations (stdout is the trace).
+  const progress = io.isTTY.stderr && entries > 20_000 ? new Progress(io, `gen ${workload}`, entries) : null;
+  let n = -1;
   try {
-    generate(workload, { entries, seed, platform }, (line) => io.stdout.write(line + '\n'));
+    generate(workload, { entries, seed, platform }, (line) => {
+      io.stdout.write(line + '\n');
+      if (progress && ++n % 256 === 0) progress.update(n);
+    });
+    progress?.end();
   } catch (e) {
+    progress?.end();
     if (e instanceof GenError) throw new UsageError(e.message);
     io.stdout.flush();
     io.stderr.write(`internal error in gen ${workload}: ${(e as Error).message}\n`);
