@@ -4,8 +4,9 @@
  */
 import { makeStep } from './step.js';
 import { SHALLOW_OPS, TABLE } from './table.js';
+import { COPIERS } from './workingCopy.js';
 
-export const step = makeStep(TABLE, SHALLOW_OPS);
+export const step = makeStep(TABLE, SHALLOW_OPS, COPIERS);
 export type { StepResult } from './step.js';
 export { initialWorld } from './init.js';
 export { resolvePlatform, BUILTIN_PLATFORMS } from './platform.js';

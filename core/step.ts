@@ -9,6 +9,7 @@
 import { produce, type Draft } from 'immer';
 import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
 import type { World } from './world.js';
+import type { Copier } from './workingCopy.js';
 
 export interface StepEnv {
   /** Keep the draft's changes even though the outcome is an errno. */
@@ -26,9 +27,15 @@ export interface StepResult {
 /**
  * `shallow` ops only replace top-level fields of the World (a DMA replaces `hw`):
  * they run on a shallow copy instead of an immer draft, which keeps the hottest
- * operation of a replay free of proxy and freeze costs.
+ * operation of a replay free of proxy and freeze costs. Ops with a `copier` run on
+ * the working copy it makes (core/workingCopy.ts) when it can bound their writes, and
+ * as immer recipes otherwise.
  */
-export function makeStep(table: HandlerTable, shallow: ReadonlySet<OpName> = new Set()) {
+export function makeStep(
+  table: HandlerTable,
+  shallow: ReadonlySet<OpName> = new Set(),
+  copiers: Partial<Record<OpName, Copier>> = {},
+) {
   return function step(w: World, input: Input): StepResult {
     const handler = table[input.op] as Handler<OpName>;
     let outcome: Outcome | undefined;
@@ -38,6 +45,13 @@ export function makeStep(table: HandlerTable, shallow: ReadonlySet<OpName> = new
       const next = { ...w };
       outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
       return { world: outcome.kind === 'errno' && !keep ? w : next, outcome };
+    }
+    const copy = copiers[input.op]?.(w, input);
+    if (copy) {
+      outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
+      if (outcome.kind === 'errno' && !keep) return { world: w, outcome };
+      copy.seal();
+      return { world: copy.world, outcome };
     }
     const next = produce(w, (d) => {
       outcome = handler(d, input as InputOf<OpName>, env);

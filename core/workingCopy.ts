@@ -1,0 +1,113 @@
+/*
+ * workingCopy.ts: immer-free steps for IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP by explicit
+ * path copying. Before the (unchanged) handler runs, the World is copied along exactly
+ * the paths these handlers write:
+ *
+ *   World -> ctxs -> the ctx (pages, nextPages) -> objects -> the IOAS -> its data (areas)
+ *   World -> procs -> the source processes of the pages involved (lockedPages, pinnedPages)
+ *   World -> users -> their users (lockedPages; a missing record is added to the copy)
+ *   World -> mem, hw (replaced, never mutated)
+ *
+ * After the handler, the fresh copies are frozen (shallowly) so that a write this path
+ * forgot to copy throws instead of silently mutating an older World (`seal`).
+ *
+ * An op takes this path only when its writes are bounded by the list above; anything
+ * else (a missing process, an unknown fd or object, an IOAS with accesses attached
+ * whose unmap notifications write ACCESS objects, unmap-all, malformed ranges) returns
+ * null and runs as an immer recipe instead.
+ */
+import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
+import type { Ctx, IoasObj, Proc, UserAcct, World } from './world.js';
+import type { Area } from './ioasData.js';
+import type { Pages } from './pages.js';
+import type { IntervalEntry } from './iopt/index.js';
+
+export interface WorkingCopy {
+  /** A copy of the World whose write paths for this op are fresh, mutable objects. */
+  readonly world: World;
+  /** Freezes the fresh copies (call once the handler is done with them). */
+  seal(): void;
+}
+
+export type Copier = (w: World, input: Input) => WorkingCopy | null;
+
+type Mut<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The ctx and IOAS an ioctl on (pid, fd, ioas) would act on, when all of them exist. */
+function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; io: IoasObj } | null {
+  const fileId = w.procs[pid]?.fds[fd];
+  if (fileId === undefined) return null;
+  const file = w.files[fileId];
+  if (!file || file.kind !== 'iommufd') return null;
+  const ctx = w.ctxs[file.ctx];
+  const io = ctx?.objects[ioasId];
+  if (!ctx || !io || io.type !== 'ioas') return null;
+  return { ctx, io };
+}
+
+function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, uids: ReadonlySet<number>): WorkingCopy {
+  const ioasId = io.id;
+  const ioCopy: IoasObj = { ...io, data: { ...io.data } };
+  const objects = { ...ctx.objects, [ioasId]: ioCopy };
+  const ctxCopy: Ctx = { ...ctx, objects };
+  const ctxs = { ...w.ctxs, [ctx.id]: ctxCopy };
+  const procs: Record<number, Proc> = { ...w.procs };
+  for (const pid of pids) if (procs[pid]) procs[pid] = { ...procs[pid]! };
+  const users: Record<number, UserAcct> = { ...w.users };
+  for (const uid of uids) if (users[uid]) users[uid] = { ...users[uid]! };
+  const world: Mut<World> = { ...w, ctxs, procs, users };
+  const seal = () => {
+    const c = world.ctxs[ctx.id]!;
+    Object.freeze(c.objects[ioasId]!);
+    Object.freeze((c.objects[ioasId] as IoasObj).data);
+    Object.freeze(c.objects);
+    Object.freeze(c);
+    Object.freeze(world.ctxs);
+    for (const pid of pids) if (world.procs[pid]) Object.freeze(world.procs[pid]);
+    Object.freeze(world.procs);
+    // uids: the copied records and any the handler added (charge creates a missing one).
+    for (const uid of uids) if (world.users[uid]) Object.freeze(world.users[uid]);
+    Object.freeze(world.users);
+    Object.freeze(world);
+  };
+  return { world, seal };
+}
+
+function pagesOf(ctx: Ctx, id: number): Pages | undefined {
+  return ctx.pages.get(id);
+}
+
+/** MAP: a new pages object of the caller (its proc and uid are charged when domains pin it). */
+function mapCopy(w: World, input: InputOf<'IOMMU_IOAS_MAP'>): WorkingCopy | null {
+  const proc = w.procs[input.pid];
+  if (!proc) return null;
+  const t = target(w, input.pid, input.f.fd, input.f.ioas_id);
+  if (!t) return null;
+  return copyPaths(w, t.ctx, t.io, new Set([input.pid]), new Set([proc.uid]));
+}
+
+/** UNMAP of a range of an IOAS without accesses: the removed areas' pages sources are uncharged. */
+function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | null {
+  const f = input.f;
+  if (!w.procs[input.pid]) return null;
+  if (f.iova === 0n && f.length === U64_MAX) return null;
+  if (f.iova >= U64_MAX || f.length >= U64_MAX || f.length === 0n || f.iova + f.length - 1n > U64_MAX) return null;
+  const t = target(w, input.pid, f.fd, f.ioas_id);
+  if (!t || t.io.data.accesses.length) return null;
+  const pids = new Set<number>(), uids = new Set<number>();
+  const last = f.iova + f.length - 1n;
+  for (const e of t.io.data.areas.intersecting(f.iova, last) as Iterable<IntervalEntry<Area>>) {
+    const p = pagesOf(t.ctx, e.value.pages);
+    if (!p) return null;
+    pids.add(p.pid);
+    uids.add(p.uid);
+    if (e.start < f.iova || e.last > last) break; // the UNMAP stops at the first crossing area
+  }
+  return copyPaths(w, t.ctx, t.io, pids, uids);
+}
+
+/** Ops that can run on a working copy instead of an immer draft (see makeStep). */
+export const COPIERS: Partial<Record<OpName, Copier>> = {
+  IOMMU_IOAS_MAP: mapCopy as Copier,
+  IOMMU_IOAS_UNMAP: unmapCopy as Copier,
+};
