@@ -57,24 +57,13 @@ function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, u
   for (const uid of uids) if (users[uid]) users[uid] = { ...users[uid]! };
   const world: Mut<World> = { ...w, ctxs, procs, users };
   const seal = () => {
-    const c = world.ctxs[ctx.id]!;
-    Object.freeze(c.objects[ioasId]!);
-    Object.freeze((c.objects[ioasId] as IoasObj).data);
-    Object.freeze(c.objects);
-    Object.freeze(c);
-    Object.freeze(world.ctxs);
-    for (const pid of pids) if (world.procs[pid]) Object.freeze(world.procs[pid]);
-    Object.freeze(world.procs);
+    for (const o of [ioCopy.data, ioCopy, objects, ctxCopy, ctxs]) Object.freeze(o);
+    for (const pid of pids) if (procs[pid]) Object.freeze(procs[pid]);
     // uids: the copied records and any the handler added (charge creates a missing one).
-    for (const uid of uids) if (world.users[uid]) Object.freeze(world.users[uid]);
-    Object.freeze(world.users);
-    Object.freeze(world);
+    for (const uid of uids) if (users[uid]) Object.freeze(users[uid]);
+    for (const o of [procs, users, world]) Object.freeze(o);
   };
   return { world, seal };
-}
-
-function pagesOf(ctx: Ctx, id: number): Pages | undefined {
-  return ctx.pages.get(id);
 }
 
 /** MAP: a new pages object of the caller (its proc and uid are charged when domains pin it). */
@@ -97,7 +86,7 @@ function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | 
   const pids = new Set<number>(), uids = new Set<number>();
   const last = f.iova + f.length - 1n;
   for (const e of t.io.data.areas.intersecting(f.iova, last) as Iterable<IntervalEntry<Area>>) {
-    const p = pagesOf(t.ctx, e.value.pages);
+    const p: Pages | undefined = t.ctx.pages.get(e.value.pages);
     if (!p) return null;
     pids.add(p.pid);
     uids.add(p.uid);
