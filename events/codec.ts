@@ -35,20 +35,21 @@ export function isSkippable(text: string): boolean {
   return t === '' || t.startsWith('#');
 }
 
-function parseJson(text: string, line: number): Record<string, unknown> | TraceError {
+/** The JSON object of a line, or why the line is not one (a message). */
+function parseJson(text: string): Record<string, unknown> | string {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return traceError(line, `malformed JSON: ${(e as Error).message}`);
+    return `malformed JSON: ${(e as Error).message}`;
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'a line must be a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a line must be a JSON object';
   return v as Record<string, unknown>;
 }
 
 export function parseHeaderLine(text: string, line: number): TraceHeader | TraceError {
-  const o = parseJson(text, line);
-  if (isTraceError(o)) return o;
+  const o = parseJson(text);
+  if (typeof o === 'string') return traceError(line, o);
   for (const k of Object.keys(o))
     if (!['trace', 'version', 'platform', 'meta'].includes(k)) return traceError(line, `unknown header field "${k}"`, k);
   if (o.trace !== 'iommufd') return traceError(line, 'the header must say "trace": "iommufd"', 'trace');
@@ -83,7 +84,8 @@ interface OpCodec {
   readonly schema: OpSchema;
   /** The op's fields in schema order. */
   readonly slots: readonly Slot[];
-  readonly byName: ReadonlyMap<string, Slot>;
+  /** Field name to slot; a prototype-free object, so only the op's own fields are found. */
+  readonly byName: Readonly<Record<string, Slot | undefined>>;
   readonly required: readonly string[];
   /** The key of the ioctl's size ('size' or 'argsz'); null for a non-ioctl op. */
   readonly sizeKey: 'size' | 'argsz' | null;
@@ -97,7 +99,7 @@ function compileOp(name: OpName): OpCodec {
   });
   return {
     name, schema, slots,
-    byName: new Map(slots.map((s) => [s.name, s])),
+    byName: Object.assign(Object.create(null) as Record<string, Slot>, Object.fromEntries(slots.map((s) => [s.name, s]))),
     required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
     sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
   };
@@ -130,8 +132,8 @@ class BadValue {
 }
 
 export function parseEntryLine(text: string, line: number): Entry | TraceError {
-  const o = parseJson(text, line);
-  if (isTraceError(o)) return o;
+  const o = parseJson(text);
+  if (typeof o === 'string') return traceError(line, o);
   return parseEntry(o, line);
 }
 
@@ -153,7 +155,7 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
   for (const k in o) {
     if (k === 'op' || k === 'pid' || k === 'expect' || k === 'note') continue;
     const v = o[k];
-    const slot = c.byName.get(k);
+    const slot = c.byName[k];
     if (slot) {
       const r = parseRaw(slot.kind, slot.fast, v);
       if (r instanceof BadValue) return traceError(line, `${k}: ${r.message}`, k);
@@ -191,28 +193,17 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
 function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | TraceError {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'expect must be an object', 'expect');
   const o = v as Record<string, unknown>;
-  const out: Record<string, ExpectValue> = {};
-  const outFields = () => {
-    for (const k in o) {
-      if (k === 'ok' || k === 'errno') continue;
-      const x = o[k];
-      if (!schema.out.includes(k))
-        return traceError(line, `expect: "${k}" is not an output of this op (outputs: ${schema.out.join(', ') || 'none'})`, `expect.${k}`);
-      out[k] = parseVar(x) ?? x;
-    }
-    return null;
-  };
   if (o.ok !== undefined) {
     if (o.ok !== true) return traceError(line, 'expect.ok must be true', 'expect.ok');
     if (o.errno !== undefined) return traceError(line, 'expect has both ok and errno', 'expect');
-    const e = outFields();
-    return e ?? { kind: 'ok', out };
+    const out = parseOuts(o, schema, line);
+    return isTraceError(out) ? out : { kind: 'ok', out };
   }
   if (o.errno !== undefined) {
     if (typeof o.errno !== 'string' || !isErrno(o.errno)) return traceError(line, `expect.errno: unknown errno ${JSON.stringify(o.errno)}`, 'expect.errno');
     const errno = o.errno;
-    const e = outFields();
-    return e ?? { kind: 'errno', errno, out };
+    const out = parseOuts(o, schema, line);
+    return isTraceError(out) ? out : { kind: 'errno', errno, out };
   }
   const keys = Object.keys(o);
   if (o.pending !== undefined) {
@@ -225,6 +216,19 @@ function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | Trace
     return { kind: 'fault', fault: o.fault };
   }
   return traceError(line, 'expect needs one of ok, errno, pending, fault', 'expect');
+}
+
+/** The outputs an ok or errno expect names (every key but ok and errno), variables as VarRefs. */
+function parseOuts(o: Record<string, unknown>, schema: OpSchema, line: number): Record<string, ExpectValue> | TraceError {
+  const out: Record<string, ExpectValue> = {};
+  for (const k in o) {
+    if (k === 'ok' || k === 'errno') continue;
+    if (!schema.out.includes(k))
+      return traceError(line, `expect: "${k}" is not an output of this op (outputs: ${schema.out.join(', ') || 'none'})`, `expect.${k}`);
+    const x = o[k];
+    out[k] = parseVar(x) ?? x;
+  }
+  return out;
 }
 
 /** Variable bindings made by `expect` outcomes during a replay. */
