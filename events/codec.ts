@@ -6,8 +6,10 @@
  * parse(print(e)) equals e. Nothing here throws on bad input: errors are values.
  */
 import { isErrno } from './errno.js';
-import { isVarRef, parseFieldValue, parseInteger, printFieldValue, zeroOf, type FieldKind, type FieldValue, type VarRef } from './fields.js';
-import { OPS, OP_ALIASES, isOpName, type OpName, type OpSchema } from './ops.js';
+import {
+  fastParser, isVarRef, parseFieldValue, parseInteger, printFieldValue, zeroOf, type FastParser, type FieldKind, type FieldValue, type VarRef,
+} from './fields.js';
+import { OPS, OP_ALIASES, OP_NAMES, type OpName, type OpSchema } from './ops.js';
 import type { Entry, Expect, ExpectValue, Input, IoctlArgs, Raw, TraceHeader } from './entry.js';
 import { printOut, type Outcome, type OutScalar, type OutValue } from './outcome.js';
 
@@ -33,20 +35,21 @@ export function isSkippable(text: string): boolean {
   return t === '' || t.startsWith('#');
 }
 
-function parseJson(text: string, line: number): Record<string, unknown> | TraceError {
+/** The JSON object of a line, or why the line is not one (a message). */
+function parseJson(text: string): Record<string, unknown> | string {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return traceError(line, `malformed JSON: ${(e as Error).message}`);
+    return `malformed JSON: ${(e as Error).message}`;
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'a line must be a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'a line must be a JSON object';
   return v as Record<string, unknown>;
 }
 
 export function parseHeaderLine(text: string, line: number): TraceHeader | TraceError {
-  const o = parseJson(text, line);
-  if (isTraceError(o)) return o;
+  const o = parseJson(text);
+  if (typeof o === 'string') return traceError(line, o);
   for (const k of Object.keys(o))
     if (!['trace', 'version', 'platform', 'meta'].includes(k)) return traceError(line, `unknown header field "${k}"`, k);
   if (o.trace !== 'iommufd') return traceError(line, 'the header must say "trace": "iommufd"', 'trace');
@@ -64,100 +67,143 @@ function parseVar(v: unknown): VarRef | null {
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
-function parseRaw(kind: FieldKind, v: unknown): Parsed<Raw> {
-  const ref = parseVar(v);
-  if (ref) return { ok: true, value: ref };
-  return parseFieldValue(kind, v);
+const U32: FieldKind = { k: 'int', bits: 32, signed: false };
+
+/** One field of an op, compiled once: its kind, its fast parser, its zero. */
+interface Slot {
+  readonly name: string;
+  readonly kind: FieldKind;
+  readonly fast: FastParser;
+  /** The zero of a scalar kind, shared; null when zeroOf must make a fresh array. */
+  readonly zero: FieldValue | null;
 }
 
-const ENTRY_KEYS = new Set(['op', 'pid', 'expect', 'note']);
+/** An op's schema compiled for the codec (built once at load, looked up per entry). */
+interface OpCodec {
+  readonly name: OpName;
+  readonly schema: OpSchema;
+  /** The op's fields in schema order. */
+  readonly slots: readonly Slot[];
+  /** Field name to slot; a prototype-free object, so only the op's own fields are found. */
+  readonly byName: Readonly<Record<string, Slot | undefined>>;
+  readonly required: readonly string[];
+  /** The key of the ioctl's size ('size' or 'argsz'); null for a non-ioctl op. */
+  readonly sizeKey: 'size' | 'argsz' | null;
+}
+
+function compileOp(name: OpName): OpCodec {
+  const schema: OpSchema = OPS[name];
+  const slots = Object.entries(schema.fields).map(([k, f]): Slot => {
+    const zero = zeroOf(f.kind);
+    return { name: k, kind: f.kind, fast: fastParser(f.kind), zero: typeof zero === 'object' ? null : zero };
+  });
+  return {
+    name, schema, slots,
+    byName: Object.assign(Object.create(null) as Record<string, Slot>, Object.fromEntries(slots.map((s) => [s.name, s]))),
+    required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
+    sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
+  };
+}
+
+/** Every op name and RFC alias, to its compiled op. */
+const CODECS: ReadonlyMap<string, OpCodec> = (() => {
+  const m = new Map<string, OpCodec>();
+  for (const name of OP_NAMES) m.set(name, compileOp(name));
+  for (const [alias, name] of Object.entries(OP_ALIASES)) m.set(alias, m.get(name)!);
+  return m;
+})();
+const FAST_U32 = fastParser(U32);
+
+/**
+ * A JSON value of a field: a VarRef for "$name", else the typed value. The fast path
+ * allocates no result record; the general path (parseFieldValue) words the errors.
+ */
+function parseRaw(kind: FieldKind, fast: FastParser, v: unknown): Raw | BadValue {
+  if (typeof v === 'string' && v.length > 1 && v.charCodeAt(0) === 36 /* $ */) return { var: v };
+  const x = fast(v);
+  if (x !== undefined) return x;
+  const r = parseFieldValue(kind, v);
+  return r.ok ? r.value : new BadValue(r.message);
+}
+
+/** Why a value could not be read (distinct from every Raw). */
+class BadValue {
+  constructor(readonly message: string) {}
+}
 
 export function parseEntryLine(text: string, line: number): Entry | TraceError {
-  const o = parseJson(text, line);
-  if (isTraceError(o)) return o;
+  const o = parseJson(text);
+  if (typeof o === 'string') return traceError(line, o);
   return parseEntry(o, line);
 }
 
 export function parseEntry(o: Record<string, unknown>, line: number): Entry | TraceError {
   const written = o.op;
   if (typeof written !== 'string') return traceError(line, 'every entry needs "op" (a string)', 'op');
-  const name = isOpName(written) ? written : OP_ALIASES[written];
-  if (!name) return traceError(line, `unknown op "${written}"`, 'op');
-  const schema: OpSchema = OPS[name];
-  const sizeKey = schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size';
+  const c = CODECS.get(written);
+  if (!c) return traceError(line, `unknown op "${written}"`, 'op');
+  const name = c.name;
 
   let pid: number | VarRef = 1;
   if (o.pid !== undefined) {
-    const p = parseRaw({ k: 'int', bits: 32, signed: false }, o.pid);
-    if (!p.ok) return traceError(line, `pid: ${p.message}`, 'pid');
-    pid = isVarRef(p.value) ? p.value : (p.value as number);
+    const p = parseRaw(U32, FAST_U32, o.pid);
+    if (p instanceof BadValue) return traceError(line, `pid: ${p.message}`, 'pid');
+    pid = p as number | VarRef;
   }
   const fields: Record<string, Raw> = {};
   const ioctl: { size?: Raw; trailing?: Uint8Array; argpNull?: boolean } = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (ENTRY_KEYS.has(k)) continue;
-    const f = schema.fields[k];
-    if (f) {
-      const r = parseRaw(f.kind, v);
-      if (!r.ok) return traceError(line, `${k}: ${r.message}`, k);
-      fields[k] = r.value;
-    } else if (schema.ioctl && k === sizeKey) {
-      const r = parseRaw({ k: 'int', bits: 32, signed: false }, v);
-      if (!r.ok) return traceError(line, `${k}: ${r.message}`, k);
-      ioctl.size = r.value;
-    } else if (schema.ioctl && k === 'trailing') {
+  for (const k in o) {
+    if (k === 'op' || k === 'pid' || k === 'expect' || k === 'note') continue;
+    const v = o[k];
+    const slot = c.byName[k];
+    if (slot) {
+      const r = parseRaw(slot.kind, slot.fast, v);
+      if (r instanceof BadValue) return traceError(line, `${k}: ${r.message}`, k);
+      fields[k] = r;
+    } else if (c.sizeKey !== null && k === c.sizeKey) {
+      const r = parseRaw(U32, FAST_U32, v);
+      if (r instanceof BadValue) return traceError(line, `${k}: ${r.message}`, k);
+      ioctl.size = r;
+    } else if (c.sizeKey !== null && k === 'trailing') {
       const r = parseFieldValue({ k: 'hex' }, v);
       if (!r.ok) return traceError(line, `trailing: ${r.message}`, k);
       ioctl.trailing = r.value as Uint8Array;
-    } else if (schema.ioctl && k === 'argp') {
+    } else if (c.sizeKey !== null && k === 'argp') {
       if (v !== null) return traceError(line, 'argp may only be null (a NULL argument pointer)', k);
       ioctl.argpNull = true;
     } else {
       return traceError(line, `unknown field "${k}" for ${name}`, k);
     }
   }
-  for (const [k, f] of Object.entries(schema.fields))
-    if (f.required && fields[k] === undefined) return traceError(line, `${name} needs "${k}"`, k);
+  for (const k of c.required) if (fields[k] === undefined) return traceError(line, `${name} needs "${k}"`, k);
 
-  let expect: Expect | undefined;
+  const entry: { -readonly [K in keyof Entry]: Entry[K] } = { line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs };
   if (o.expect !== undefined) {
-    const e = parseExpect(o.expect, schema, line);
+    const e = parseExpect(o.expect, c.schema, line);
     if (isTraceError(e)) return e;
-    expect = e;
+    entry.expect = e;
   }
-  if (o.note !== undefined && typeof o.note !== 'string') return traceError(line, 'note must be a string', 'note');
-  const entry: Entry = {
-    line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs,
-    ...(expect ? { expect } : {}),
-    ...(typeof o.note === 'string' ? { note: o.note } : {}),
-  };
+  if (o.note !== undefined) {
+    if (typeof o.note !== 'string') return traceError(line, 'note must be a string', 'note');
+    entry.note = o.note;
+  }
   return entry;
 }
 
 function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | TraceError {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return traceError(line, 'expect must be an object', 'expect');
   const o = v as Record<string, unknown>;
-  const out: Record<string, ExpectValue> = {};
-  const outFields = () => {
-    for (const [k, x] of Object.entries(o)) {
-      if (k === 'ok' || k === 'errno') continue;
-      if (!schema.out.includes(k))
-        return traceError(line, `expect: "${k}" is not an output of this op (outputs: ${schema.out.join(', ') || 'none'})`, `expect.${k}`);
-      out[k] = parseVar(x) ?? x;
-    }
-    return null;
-  };
   if (o.ok !== undefined) {
     if (o.ok !== true) return traceError(line, 'expect.ok must be true', 'expect.ok');
     if (o.errno !== undefined) return traceError(line, 'expect has both ok and errno', 'expect');
-    const e = outFields();
-    return e ?? { kind: 'ok', out };
+    const out = parseOuts(o, schema, line);
+    return isTraceError(out) ? out : { kind: 'ok', out };
   }
   if (o.errno !== undefined) {
     if (typeof o.errno !== 'string' || !isErrno(o.errno)) return traceError(line, `expect.errno: unknown errno ${JSON.stringify(o.errno)}`, 'expect.errno');
     const errno = o.errno;
-    const e = outFields();
-    return e ?? { kind: 'errno', errno, out };
+    const out = parseOuts(o, schema, line);
+    return isTraceError(out) ? out : { kind: 'errno', errno, out };
   }
   const keys = Object.keys(o);
   if (o.pending !== undefined) {
@@ -172,44 +218,65 @@ function parseExpect(v: unknown, schema: OpSchema, line: number): Expect | Trace
   return traceError(line, 'expect needs one of ok, errno, pending, fault', 'expect');
 }
 
+/** The outputs an ok or errno expect names (every key but ok and errno), variables as VarRefs. */
+function parseOuts(o: Record<string, unknown>, schema: OpSchema, line: number): Record<string, ExpectValue> | TraceError {
+  const out: Record<string, ExpectValue> = {};
+  for (const k in o) {
+    if (k === 'ok' || k === 'errno') continue;
+    if (!schema.out.includes(k))
+      return traceError(line, `expect: "${k}" is not an output of this op (outputs: ${schema.out.join(', ') || 'none'})`, `expect.${k}`);
+    const x = o[k];
+    out[k] = parseVar(x) ?? x;
+  }
+  return out;
+}
+
 /** Variable bindings made by `expect` outcomes during a replay. */
 export type Bindings = Map<string, OutValue>;
 
-function resolveValue(kind: FieldKind, raw: Raw, vars: Bindings): Parsed<FieldValue> {
-  if (!isVarRef(raw)) return { ok: true, value: raw };
+function resolveValue(slot: Pick<Slot, 'kind' | 'fast'>, raw: VarRef, vars: Bindings): Parsed<FieldValue> {
   const b = vars.get(raw.var);
   if (b === undefined) return { ok: false, message: `variable ${raw.var} is not bound (bind it in an earlier expect)` };
   if (Array.isArray(b)) return { ok: false, message: `variable ${raw.var} holds an array` };
-  const r = parseFieldValue(kind, typeof b === 'bigint' ? `0x${b.toString(16)}` : b);
+  const v = typeof b === 'bigint' ? `0x${b.toString(16)}` : b;
+  const x = slot.fast(v);
+  if (x !== undefined) return { ok: true, value: x };
+  const r = parseFieldValue(slot.kind, v);
   return r.ok ? r : { ok: false, message: `${raw.var}: ${r.message}` };
 }
 
+const U32_SLOT = { kind: U32, fast: FAST_U32 };
+
 /** Substitutes variables and fills absent fields with zero. */
 export function resolveEntry(e: Entry, vars: Bindings): Input | TraceError {
-  const schema: OpSchema = OPS[e.op];
+  const c = CODECS.get(e.op)!;
   const f: Record<string, FieldValue> = {};
   const given = new Set<string>();
-  for (const [k, field] of Object.entries(schema.fields)) {
+  for (const slot of c.slots) {
+    const k = slot.name;
     const raw = e.fields[k];
     if (raw === undefined) {
-      f[k] = zeroOf(field.kind);
+      f[k] = slot.zero ?? zeroOf(slot.kind);
       continue;
     }
-    const v = resolveValue(field.kind, raw, vars);
-    if (!v.ok) return traceError(e.line, v.message, k);
-    f[k] = v.value;
+    if (isVarRef(raw)) {
+      const v = resolveValue(slot, raw, vars);
+      if (!v.ok) return traceError(e.line, v.message, k);
+      f[k] = v.value;
+    } else f[k] = raw;
     given.add(k);
   }
   let pid = 1;
   if (isVarRef(e.pid)) {
-    const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.pid, vars);
+    const v = resolveValue(U32_SLOT, e.pid, vars);
     if (!v.ok) return traceError(e.line, v.message, 'pid');
     pid = v.value as number;
   } else pid = e.pid;
-  let size = schema.ioctl ? schema.ioctl.size : 0;
+  const ioctl = c.schema.ioctl;
+  let size = ioctl ? ioctl.size : 0;
   if (e.ioctl.size !== undefined) {
-    const v = resolveValue({ k: 'int', bits: 32, signed: false }, e.ioctl.size, vars);
-    if (!v.ok) return traceError(e.line, v.message, schema.ioctl?.on === 'vfio-device' ? 'argsz' : 'size');
+    const v = isVarRef(e.ioctl.size) ? resolveValue(U32_SLOT, e.ioctl.size, vars) : { ok: true as const, value: e.ioctl.size };
+    if (!v.ok) return traceError(e.line, v.message, c.sizeKey ?? 'size');
     size = v.value as number;
   }
   const trailing = e.ioctl.trailing ?? null;

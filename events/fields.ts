@@ -226,3 +226,102 @@ export function printFieldValue(kind: FieldKind, v: FieldValue): unknown {
       return '0x' + Array.from(v as Uint8Array, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 }
+
+/**
+ * The fast path of parseFieldValue: a parser compiled once per field kind that
+ * handles the common values (in-range JSON numbers, short plain decimal or 0x-hex
+ * strings, flag names, enum names, strings) and returns exactly what
+ * parseFieldValue would return for them. It returns undefined for anything else
+ * (whitespace, signs, long digit strings, errors, the rarer kinds), and the caller
+ * then takes the general path, which also words every error message.
+ */
+export type FastParser = (v: unknown) => FieldValue | undefined;
+
+/** 16 for a plain "0x"-hex string, 10 for a plain decimal one, 0 otherwise (no sign, no spaces). */
+function plainDigits(s: string): 0 | 10 | 16 {
+  const n = s.length;
+  if (n > 2 && s.charCodeAt(0) === 48 && (s.charCodeAt(1) | 0x20) === 120) {
+    for (let i = 2; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (!((c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102))) return 0;
+    }
+    return 16;
+  }
+  if (n === 0) return 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return 0;
+  }
+  return 10;
+}
+
+/** A fast integer reader for an unsigned field of `bits` (number result) or u64 (bigint result). */
+function fastUnsigned(bits: 8 | 16 | 32 | 64): FastParser {
+  if (bits === 64)
+    return (v) => {
+      // A safe number, or at most 16 hex / 19 decimal digits: always within u64.
+      if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : undefined;
+      if (typeof v !== 'string') return undefined;
+      const d = plainDigits(v);
+      return (d === 16 && v.length <= 18) || (d === 10 && v.length <= 19) ? BigInt(v) : undefined;
+    };
+  const hi = 2 ** bits - 1;
+  return (v) => {
+    let n: number;
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) return undefined;
+      n = v + 0; // -0 becomes 0, as through BigInt
+    } else if (typeof v === 'string') {
+      // At most 13 hex / 15 decimal digits: exact as a double.
+      const d = plainDigits(v);
+      if (!((d === 16 && v.length <= 15) || (d === 10 && v.length <= 15))) return undefined;
+      n = Number(v);
+    } else return undefined;
+    return n >= 0 && n <= hi ? n : undefined;
+  };
+}
+
+export function fastParser(kind: FieldKind): FastParser {
+  switch (kind.k) {
+    case 'int': {
+      if (!kind.signed) return fastUnsigned(kind.bits);
+      if (kind.bits === 64) return () => undefined;
+      const lo = -(2 ** (kind.bits - 1));
+      const hi = 2 ** (kind.bits - 1) - 1;
+      const unsigned = fastUnsigned(kind.bits); // plain strings are non-negative
+      return (v) => {
+        if (typeof v === 'number') return Number.isSafeInteger(v) && v >= lo && v <= hi ? v + 0 : undefined;
+        const n = unsigned(v) as number | undefined;
+        return n !== undefined && n <= hi ? n : undefined;
+      };
+    }
+    case 'flags': {
+      if (kind.bits !== 32) return () => undefined;
+      const names = kind.names;
+      const raw = fastUnsigned(32);
+      return (v) => {
+        if (!Array.isArray(v)) return raw(v);
+        let acc = 0;
+        for (let i = 0; i < v.length; i++) {
+          const name: unknown = v[i];
+          if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(names, name)) return undefined;
+          acc = (acc | (names[name] as number)) >>> 0;
+        }
+        return acc;
+      };
+    }
+    case 'enum': {
+      const names = new Map(Object.entries(kind.names));
+      const raw = fastUnsigned(kind.bits);
+      return (v) => (typeof v === 'string' && names.has(v) ? names.get(v) : raw(v));
+    }
+    case 'str': {
+      const values = kind.values ? new Set(kind.values) : null;
+      return (v) => (typeof v === 'string' && (values === null || values.has(v)) ? v : undefined);
+    }
+    case 'strlist':
+    case 'ranges':
+    case 'hex':
+      return () => undefined;
+  }
+}
