@@ -4,10 +4,15 @@
 // looks at page tables, so an unmap without invalidation leaves stale entries that a
 // later DMA will hit (intentionally: that is what property tests must catch).
 // Eviction is FIFO by insertion order (oldest fill goes first), deterministic by a
-// per-IOTLB sequence number. Invariant: `entries` and `fifo` hold exactly the same set
-// of entries; size = entries.size <= capacity; all seq numbers of live entries >= head.
+// per-IOTLB sequence number. Invariant: `entries`, `fifo` and `index` hold exactly the
+// same set of entries; size = entries.size <= capacity; all seq numbers of live entries
+// >= head. `index` orders each (domain, depth)'s entries by IOVA (a persistent chunked
+// sorted list per pair, hw/sorted.ts): a range invalidation costs O(log n + hits).
 
 import { PMap } from './pmap.js';
+import { SortedMap } from './sorted.js';
+
+type Tree = SortedMap<TlbEntry>;
 
 export const DEFAULT_IOTLB_CAPACITY = 1024;
 
@@ -41,6 +46,8 @@ export class Iotlb {
     readonly nextSeq: number,
     /** Depths that may have entries (superset); trims lookup probes. */
     readonly depthMask: number,
+    /** (domain, depth) -> that pair's entries ordered by iovaBase. */
+    readonly index: PMap<Tree>,
   ) {}
 
   get size(): number {
@@ -50,7 +57,7 @@ export class Iotlb {
 
 export function emptyIotlb(capacity = DEFAULT_IOTLB_CAPACITY): Iotlb {
   if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`bad IOTLB capacity ${capacity}`);
-  return new Iotlb(capacity, PMap.empty(), PMap.empty(), 0, 0, 0);
+  return new Iotlb(capacity, PMap.empty(), PMap.empty(), 0, 0, 0, PMap.empty());
 }
 
 /** Entry translating granule `page` of `domain`, probing each leaf depth. Allocation-free. */
@@ -68,6 +75,11 @@ export function tlbLookup(tlb: Iotlb, domain: number, page: number, spans: reado
   return undefined;
 }
 
+function unindex(index: PMap<Tree>, e: TlbEntry): PMap<Tree> {
+  const tree = index.get(e.domain, e.depth)!.delete(e.iovaBase);
+  return tree.size === 0 ? index.delete(e.domain, e.depth) : index.set2(e.domain, e.depth, tree);
+}
+
 function remove(tlb: Iotlb, e: TlbEntry): Iotlb {
   return new Iotlb(
     tlb.capacity,
@@ -76,6 +88,7 @@ function remove(tlb: Iotlb, e: TlbEntry): Iotlb {
     tlb.head,
     tlb.nextSeq,
     tlb.depthMask,
+    unindex(tlb.index, e),
   );
 }
 
@@ -87,7 +100,7 @@ export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: num
     let victim: TlbEntry | undefined;
     while ((victim = t.fifo.get(head)) === undefined) head++;
     t = remove(t, victim);
-    t = new Iotlb(t.capacity, t.entries, t.fifo, head + 1, t.nextSeq, t.depthMask);
+    t = new Iotlb(t.capacity, t.entries, t.fifo, head + 1, t.nextSeq, t.depthMask, t.index);
   }
   const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, t.nextSeq);
   const next = new Iotlb(
@@ -97,6 +110,7 @@ export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: num
     t.head,
     t.nextSeq + 1,
     t.depthMask | (1 << depth),
+    t.index.set2(domain, depth, (t.index.get(domain, depth) ?? SortedMap.empty<TlbEntry>()).set(iovaBase, entry)),
   );
   return { tlb: next, entry };
 }
@@ -110,31 +124,26 @@ export interface TlbScope {
 
 export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans?: readonly number[]): Iotlb {
   if (scope.domain === undefined) {
-    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), PMap.empty(), tlb.nextSeq, tlb.nextSeq, 0);
+    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), PMap.empty(), tlb.nextSeq, tlb.nextSeq, 0, PMap.empty());
   }
   if (tlb.size === 0) return tlb;
+  const domain = scope.domain;
   const start = scope.start ?? 0;
   const end = scope.end ?? Infinity;
   let t = tlb;
-  if (spans && end !== Infinity) {
-    // A small range is cheaper to probe key by key than to scan the whole IOTLB.
-    let probes = 0;
-    for (let d = 0; d < spans.length; d++) if (tlb.depthMask & (1 << d)) probes += Math.ceil((end - start) / spans[d]!) + 1;
-    if (probes < tlb.size) {
-      for (let d = 0; d < spans.length; d++) {
-        if ((tlb.depthMask & (1 << d)) === 0) continue;
-        const span = spans[d]!;
-        for (let base = start - (start % span); base < end; base += span) {
-          const e = t.entries.get(scope.domain, keyOf(base, span, d));
-          if (e !== undefined) t = remove(t, e);
-        }
-      }
-      return t;
-    }
+  const hits: TlbEntry[] = [];
+  const collect = (_k: number, e: TlbEntry): void => {
+    if (e.iovaBase + e.span > start) hits.push(e);
+  };
+  for (let d = 0, mask = tlb.depthMask; mask !== 0; d++, mask >>>= 1) {
+    if ((mask & 1) === 0) continue;
+    const tree = tlb.index.get(domain, d);
+    if (tree === undefined) continue;
+    // Entries of depth d overlap [start, end) iff iovaBase is in [start - span + 1, end).
+    const span = spans ? spans[d]! : tree.entries().next().value![1].span;
+    tree.forRange(start - span + 1, end, collect);
   }
-  for (const e of tlb.entries.values()) {
-    if (e.domain === scope.domain && e.iovaBase < end && e.iovaBase + e.span > start) t = remove(t, e);
-  }
+  for (const e of hits) t = remove(t, e);
   return t;
 }
 

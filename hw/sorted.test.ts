@@ -1,0 +1,54 @@
+// SortedMap against a plain Map reference under a seeded operation sequence, plus persistence.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SortedMap } from './sorted.js';
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s;
+  };
+}
+
+const sortedRef = (ref: Map<number, number>): [number, number][] => [...ref].sort((a, b) => a[0] - b[0]);
+
+test('matches a Map reference through sets, deletes and range queries; old versions stay intact', () => {
+  const rnd = lcg(11);
+  let m = SortedMap.empty<number>();
+  const ref = new Map<number, number>();
+  const snapshots: [SortedMap<number>, [number, number][]][] = [];
+  for (let i = 0; i < 20000; i++) {
+    const k = rnd() % (i < 10000 ? 400 : 100); // grow past several chunks, then shrink
+    const op = rnd() % 3;
+    if (op === 2 || (i >= 10000 && op === 1)) {
+      m = m.delete(k);
+      ref.delete(k);
+    } else {
+      m = m.set(k, i);
+      ref.set(k, i);
+    }
+    assert.is(m.size, ref.size);
+    assert.is(m.get(k), ref.get(k));
+    if (i % 97 === 0) {
+      const all = sortedRef(ref);
+      assert.equal([...m.entries()], all);
+      const lo = rnd() % 420, hi = lo + (rnd() % 120);
+      const got: [number, number][] = [];
+      m.forRange(lo, hi, (key, v) => got.push([key, v]));
+      assert.equal(got, all.filter(([key]) => key >= lo && key < hi));
+      snapshots.push([m, all]);
+    }
+  }
+  for (const [s, all] of snapshots) assert.equal([...s.entries()], all);
+});
+
+test('delete of an absent key returns the same map', () => {
+  const m = SortedMap.empty<string>().set(5, 'a').set(1, 'b');
+  assert.is(m.delete(3), m);
+  assert.is(SortedMap.empty<string>().delete(3).size, 0);
+  assert.equal([...m.entries()], [[1, 'b'], [5, 'a']]);
+});
+
+test.run();

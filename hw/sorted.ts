@@ -1,0 +1,119 @@
+// Persistent sorted map from numbers to values, as a list of small sorted chunks: an
+// update copies one chunk (<= CHUNK entries) and the chunk list, a range query costs a
+// binary search plus the hits. Meant for a few thousand entries at most (one IOTLB's
+// entries of one domain and depth). Nodes are never written after construction.
+
+const CHUNK = 32;
+
+class Chunk<V> {
+  constructor(
+    readonly keys: readonly number[],
+    readonly vals: readonly V[],
+  ) {}
+}
+
+/** Index of the first element of `a` (sorted) that is > k (upper) or >= k (lower). */
+function bound(a: readonly number[], k: number, upper: boolean): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (upper ? a[mid]! <= k : a[mid]! < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class SortedMap<V> {
+  private constructor(
+    /** @internal First key of each chunk (public only for immer Draft compatibility). */
+    readonly mins: readonly number[],
+    /** @internal */
+    readonly chunks: readonly Chunk<V>[],
+    readonly size: number,
+  ) {}
+
+  private static readonly EMPTY = new SortedMap<never>([], [], 0);
+
+  static empty<V>(): SortedMap<V> {
+    return SortedMap.EMPTY as SortedMap<V>;
+  }
+
+  /** The map with k -> v (replacing any value of k). */
+  set(k: number, v: V): SortedMap<V> {
+    if (this.size === 0) return new SortedMap([k], [new Chunk([k], [v])], 1);
+    const ci = Math.max(0, bound(this.mins, k, true) - 1);
+    const c = this.chunks[ci]!;
+    const pos = bound(c.keys, k, false);
+    const mins = this.mins.slice();
+    const chunks = this.chunks.slice();
+    if (pos < c.keys.length && c.keys[pos] === k) {
+      const vals = c.vals.slice();
+      vals[pos] = v;
+      chunks[ci] = new Chunk(c.keys, vals);
+      return new SortedMap(mins, chunks, this.size);
+    }
+    const keys = c.keys.slice();
+    const vals = c.vals.slice();
+    keys.splice(pos, 0, k);
+    vals.splice(pos, 0, v);
+    if (keys.length > CHUNK) {
+      const half = keys.length >>> 1;
+      chunks.splice(ci, 1, new Chunk(keys.slice(0, half), vals.slice(0, half)), new Chunk(keys.slice(half), vals.slice(half)));
+      mins.splice(ci, 1, keys[0]!, keys[half]!);
+    } else {
+      chunks[ci] = new Chunk(keys, vals);
+      mins[ci] = keys[0]!;
+    }
+    return new SortedMap(mins, chunks, this.size + 1);
+  }
+
+  /** The map without k (this map when k is absent). */
+  delete(k: number): SortedMap<V> {
+    if (this.size === 0) return this;
+    const ci = Math.max(0, bound(this.mins, k, true) - 1);
+    const c = this.chunks[ci]!;
+    const pos = bound(c.keys, k, false);
+    if (pos >= c.keys.length || c.keys[pos] !== k) return this;
+    if (this.size === 1) return SortedMap.empty();
+    const mins = this.mins.slice();
+    const chunks = this.chunks.slice();
+    if (c.keys.length === 1) {
+      mins.splice(ci, 1);
+      chunks.splice(ci, 1);
+    } else {
+      const keys = c.keys.slice();
+      const vals = c.vals.slice();
+      keys.splice(pos, 1);
+      vals.splice(pos, 1);
+      chunks[ci] = new Chunk(keys, vals);
+      mins[ci] = keys[0]!;
+    }
+    return new SortedMap(mins, chunks, this.size - 1);
+  }
+
+  get(k: number): V | undefined {
+    if (this.size === 0) return undefined;
+    const c = this.chunks[Math.max(0, bound(this.mins, k, true) - 1)]!;
+    const pos = bound(c.keys, k, false);
+    return pos < c.keys.length && c.keys[pos] === k ? c.vals[pos] : undefined;
+  }
+
+  /** Calls f for every entry with lo <= key < hi, in key order. */
+  forRange(lo: number, hi: number, f: (k: number, v: V) => void): void {
+    if (this.size === 0) return;
+    for (let ci = Math.max(0, bound(this.mins, lo, true) - 1); ci < this.chunks.length; ci++) {
+      const c = this.chunks[ci]!;
+      for (let i = ci === 0 || c.keys[0]! < lo ? bound(c.keys, lo, false) : 0; i < c.keys.length; i++) {
+        const key = c.keys[i]!;
+        if (key >= hi) return;
+        f(key, c.vals[i]!);
+      }
+    }
+  }
+
+  /** All entries in key order. */
+  *entries(): Generator<[number, V]> {
+    for (const c of this.chunks) for (let i = 0; i < c.keys.length; i++) yield [c.keys[i]!, c.vals[i]!];
+  }
+}
