@@ -12,14 +12,15 @@ import type { Device, HwptPagingObj, World } from './world.js';
 import { allocId } from './objects.js';
 import { hwAllocDomain, hwFreeDomain } from './hwsync.js';
 import { ioasAddDomain, ioasRemoveDomain, type Refusal } from './ioasDomains.js';
+import { plat } from './peek.js';
 
 export function deviceEnforcesCoherency(d: Draft<World> | World, dev: Device): boolean {
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   return unit.caps.enforceCoherency && !dev.flags.includes('NO_ENFORCE_COHERENCY');
 }
 
 export function deviceDirtyCapable(d: Draft<World> | World, dev: Device): boolean {
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   return unit.caps.dirtyTracking && !dev.flags.includes('NO_DIRTY_TRACKING');
 }
 
@@ -42,7 +43,7 @@ export interface HwptOptions {
 export function allocHwpt(d: Draft<World>, ctxId: number, ioasId: number, dev: Device, o: HwptOptions): number {
   const ctx = d.ctxs[ctxId]!;
   const id = allocId(ctx);
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   const ioas = ctx.objects[ioasId]!;
   // The mock IOMMU has 1 MiB pages only for HUGE_IOVA devices; real formats follow the IOAS option.
   const hugePages = unit.format === 'mock' ? dev.flags.includes('HUGE_IOVA') : ioas.type === 'ioas' && ioas.data.hugePages;

@@ -17,6 +17,7 @@ import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
 import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
 import { hwMap, hwUnmap } from './hwsync.js';
+import { plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 
@@ -41,28 +42,28 @@ export function alignmentFor(d: Draft<World>, ctxId: number, ioasId: number, ext
   if (extraUnit) units.push(extraUnit);
   let align = 1n;
   for (const u of units) {
-    const p = smallestPage(d.platform.units.find((x) => x.name === u)!.pageSizes);
+    const p = smallestPage(plat(d).units.find((x) => x.name === u)!.pageSizes);
     if (p > align) align = p;
   }
   for (const a of data(io).accesses) {
     const acc = ctx.objects[a];
-    if (acc?.type === 'access' && acc.needsPin && d.platform.pageSize > align) align = d.platform.pageSize;
+    if (acc?.type === 'access' && acc.needsPin && plat(d).pageSize > align) align = plat(d).pageSize;
   }
-  if (!data(io).hugePages && d.platform.pageSize > align) align = d.platform.pageSize;
+  if (!data(io).hugePages && plat(d).pageSize > align) align = plat(d).pageSize;
   return align;
 }
 
 const areaKey = (ioasId: number, iova: bigint) => `a:${ioasId}:${iova.toString(16)}`;
 
 function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; last: number } {
-  const P = d.platform.pageSize;
+  const P = plat(d).pageSize;
   return { first: Number(a.pageOffset / P), last: Number((a.pageOffset + length - 1n) / P) };
 }
 
 function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
   const p = getPages(d, ctxId, e.value.pages);
   const len = e.last - e.start + 1n;
-  for (const piece of physOf(p, d.platform.pageSize, e.value.pageOffset, len))
+  for (const piece of physOf(p, plat(d).pageSize, e.value.pageOffset, len))
     hwMap(d, domain, e.start + (piece.off - e.value.pageOffset), piece.pa, piece.length, e.value.prot);
 }
 
@@ -91,12 +92,12 @@ export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): R
   const ctx = d.ctxs[ctxId]!;
   const hwpt = ctx.objects[hwptId] as unknown as HwptPagingObj;
   const io = ioasOf(d, ctxId, hwpt.ioas);
-  const unit = d.platform.units.find((u) => u.name === hwpt.unit)!;
-  if (smallestPage(unit.pageSizes) > d.platform.pageSize)
+  const unit = plat(d).units.find((u) => u.name === hwpt.unit)!;
+  if (smallestPage(unit.pageSizes) > plat(d).pageSize)
     return { errno: 'EINVAL', reason: `the domain's smallest page (${smallestPage(unit.pageSizes)}) is larger than PAGE_SIZE` };
   const align = alignmentFor(d, ctxId, hwpt.ioas, hwpt.unit);
   if (align > data(io).iovaAlignment) {
-    const bad = alignmentCheck(data(io).areas, align, (a) => a.pageOffset % d.platform.pageSize);
+    const bad = alignmentCheck(data(io).areas, align, (a) => a.pageOffset % plat(d).pageSize);
     if (bad) return { errno: 'EADDRINUSE', reason: `a domain of ${hwpt.unit} needs ${align}-byte alignment: ${bad.reason}` };
   }
   const owner = `domain:${hwptId}`;
@@ -141,7 +142,7 @@ export function ioasRemoveDomain(d: Draft<World>, ctxId: number, hwptId: number)
 /** iopt_table_enforce_dev_resv_regions: the device's reserved regions join the IOAS. */
 export function ioasEnforceDevResv(d: Draft<World>, ctxId: number, ioasId: number, dev: string): Refusal | null {
   const io = ioasOf(d, ctxId, ioasId);
-  const unit = d.platform.units.find((u) => u.name === d.devices[dev]!.unit)!;
+  const unit = plat(d).units.find((u) => u.name === d.devices[dev]!.unit)!;
   let reserved = data(io).reserved;
   for (const r of unit.reserved) {
     const c = checkReserve(data(io).areas, data(io).allowed, r.start, r.last);
