@@ -16,6 +16,7 @@ import { setGroupDomain } from './ownership.js';
 import { addHwptToIoas, allocHwpt, destroyHwpt, incompatibility } from './hwpt.js';
 import { ioasEnforceDevResv, ioasRemoveDevResv } from './ioasDomains.js';
 import { hasBug } from './bugs.js';
+import { peek } from './peek.js';
 
 export type AttachResult = { ok: true; hwpt: number } | { ok: false; errno: Errno; reason: string };
 const no = (errno: Errno, reason: string): AttachResult => ({ ok: false, errno, reason });
@@ -23,7 +24,7 @@ const no = (errno: Errno, reason: string): AttachResult => ({ ok: false, errno, 
 function parts(d: Draft<World>, ctxId: number, devId: number) {
   const ctx = d.ctxs[ctxId]!;
   const idev = ctx.objects[devId] as Draft<DeviceObj>;
-  const dev = d.devices[idev.dev]!;
+  const dev = peek(peek(d).devices)[idev.dev]!;
   const igroup = ctx.igroups[idev.group]!;
   return { ctx, idev, dev, igroup };
 }
@@ -97,7 +98,7 @@ function autoDomain(d: Draft<World>, ctxId: number, devId: number, ioasId: numbe
   const ioas = ctx.objects[ioasId]!;
   if (ioas.type !== 'ioas') throw new Error('auto domain on a non-IOAS');
   for (const h of [...ioas.data.hwpts]) {
-    const cand = ctx.objects[h] as HwptPagingObj;
+    const cand = peek(peek(ctx.objects)[h]) as HwptPagingObj;
     if (!cand.auto) continue;
     const r = doIt(d, ctxId, devId, h);
     if (r.ok || r.errno !== 'EINVAL') return r;
@@ -117,7 +118,7 @@ function autoDomain(d: Draft<World>, ctxId: number, devId: number, ioasId: numbe
 }
 
 function target(d: Draft<World>, ctxId: number, ptId: number): 'ioas' | 'hwpt' {
-  return d.ctxs[ctxId]!.objects[ptId]!.type === 'ioas' ? 'ioas' : 'hwpt';
+  return peek(peek(peek(peek(d).ctxs)[ctxId]!.objects)[ptId])!.type === 'ioas' ? 'ioas' : 'hwpt';
 }
 
 export function deviceAttach(d: Draft<World>, ctxId: number, devId: number, ptId: number): AttachResult {

@@ -17,7 +17,7 @@ import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
 import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
 import { hwMap, hwUnmap } from './hwsync.js';
-import { plat } from './peek.js';
+import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 
@@ -142,7 +142,7 @@ export function ioasRemoveDomain(d: Draft<World>, ctxId: number, hwptId: number)
 /** iopt_table_enforce_dev_resv_regions: the device's reserved regions join the IOAS. */
 export function ioasEnforceDevResv(d: Draft<World>, ctxId: number, ioasId: number, dev: string): Refusal | null {
   const io = ioasOf(d, ctxId, ioasId);
-  const unit = plat(d).units.find((u) => u.name === d.devices[dev]!.unit)!;
+  const unit = plat(d).units.find((u) => u.name === peek(peek(d).devices)[dev]!.unit)!;
   let reserved = data(io).reserved;
   for (const r of unit.reserved) {
     const c = checkReserve(data(io).areas, data(io).allowed, r.start, r.last);

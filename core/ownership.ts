@@ -12,6 +12,7 @@ import type { Draft } from 'immer';
 import type { Device, Group, GroupDomain, World } from './world.js';
 import { hwSetContext } from './hwsync.js';
 import { hasBug } from './bugs.js';
+import { peek } from './peek.js';
 
 export const DMA_MANAGED_DRIVERS: readonly string[] = ['vfio-pci', 'pci-stub'];
 export const isDmaManaged = (driver: string): boolean => DMA_MANAGED_DRIVERS.includes(driver);
@@ -31,7 +32,7 @@ export function describeDomain(g: GroupDomain): string {
 export function setGroupDomain(d: Draft<World>, groupId: number, domain: GroupDomain): void {
   const g = d.groups[groupId]!;
   g.domain = domain;
-  for (const dev of g.devices) hwSetContext(d, g.unit, dev, contextFor(g as Group, domain));
+  for (const dev of peek(g).devices) hwSetContext(d, g.unit, dev, contextFor(g as Group, domain));
 }
 
 export function contextFor(g: Group, domain: GroupDomain): { kind: 'blocked' } | { kind: 'domain'; domain: number } {
