@@ -86,7 +86,8 @@ export function claimDmaOwner(d: Draft<World>, dev: Draft<Device>, ctx: number):
   }
   if (g.domain.kind !== 'default')
     return { ok: false, errno: 'EBUSY', reason: `group ${g.id} is attached to a non-core domain (${describeDomain(g.domain)})` };
-  const direct = g.devices.find((n) => d.devices[n]!.flags.includes('REQUIRE_DIRECT'));
+  const devices = peek(peek(d).devices);
+  const direct = peek(g).devices.find((n) => devices[n]!.flags.includes('REQUIRE_DIRECT'));
   if (direct)
     return { ok: false, errno: 'EINVAL', reason: `${direct} requires a direct (identity) mapping, so group ${g.id} cannot take the blocking domain` };
   if (hasBug(d, 'claim-one-device')) {

@@ -41,7 +41,7 @@ export const vfioHandlers = {
     const it = lookupFd(d, i.pid, i.f.iommufd);
     if (!it) return fail('EBADF', `iommufd ${i.f.iommufd} is not an open fd`);
     if (it.file.kind !== 'iommufd') return fail('EBADFD', `fd ${i.f.iommufd} is a ${it.file.kind}, not an iommufd`);
-    const dev = d.devices[file.dev]!;
+    const dev = peek(peek(d).devices)[file.dev]!;
     for (const x of Object.values(peek(peek(d).files))) {
       const f = peek(x);
       if (f.kind === 'vfio-cdev' && f.dev === dev.name && f.bound)
@@ -114,7 +114,7 @@ export function unbindDevice(d: Draft<World>, fileId: number): void {
   if (obj.type === 'device' && obj.attached !== null) deviceDetach(d, b.ctx, obj.id);
   if (obj.type === 'access') accessDestroy(d, b.ctx, obj.id);
   delete ctx.objects[b.devId];
-  const dev = d.devices[f.dev]!;
+  const dev = peek(peek(d).devices)[f.dev]!;
   releaseDmaOwner(d, dev.group);
   const ig = ctx.igroups[dev.group];
   if (ig && ig.hwpt === null && !Object.values(peek(ctx.objects)).some((x) => { const o = peek(x); return o.type === 'device' && o.group === dev.group; })) delete ctx.igroups[dev.group];
