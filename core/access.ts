@@ -20,7 +20,7 @@ import type { AccessObj, AccessPin, AccessPinPiece, IoasObj, World } from './wor
 import { addPinUser, getPages, removePinUser } from './pages.js';
 import { alignmentFor } from './ioasDomains.js';
 import { memOf, touch } from './mem.js';
-import { plat } from './peek.js';
+import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 const no = (errno: Errno, reason: string): Refusal => ({ errno, reason });
@@ -77,7 +77,7 @@ function changeIoas(d: Draft<World>, ctxId: number, acc: Draft<AccessObj>, next:
   if (cur === next) return null;
   if (next !== null) {
     const io = ioasOf(d, ctxId, next);
-    io.data.accesses.push(acc.id);
+    io.data.accesses = [...peek(io.data.accesses), acc.id];
     const align = alignmentFor(d, ctxId, next);
     if (align > data(io).iovaAlignment) {
       const bad = alignmentCheck(data(io).areas, align, (a: Area) => a.pageOffset % plat(d).pageSize);

@@ -51,7 +51,7 @@ function hwptAttach(d: Draft<World>, ctxId: number, devId: number, hwptId: numbe
     setGroupDomain(d, g.id, { kind: 'hwpt', ctx: ctxId, hwpt: hwptId, domain: hwpt.domain });
     igroup.hwpt = hwptId;
   }
-  igroup.attached.push(devId);
+  igroup.attached = [...peek(igroup.attached), devId];
   idev.attached = hwptId;
   hwpt.devices++;
   return { ok: true, hwpt: hwptId };
@@ -95,9 +95,9 @@ type Doer = typeof hwptAttach;
 /** iommufd_device_auto_get_domain. */
 function autoDomain(d: Draft<World>, ctxId: number, devId: number, ioasId: number, doIt: Doer, immediate: boolean): AttachResult {
   const ctx = d.ctxs[ctxId]!;
-  const ioas = ctx.objects[ioasId]!;
+  const ioas = peek(peek(ctx.objects)[ioasId])!;
   if (ioas.type !== 'ioas') throw new Error('auto domain on a non-IOAS');
-  for (const h of [...ioas.data.hwpts]) {
+  for (const h of [...peek(peek(ioas.data).hwpts)]) {
     const cand = peek(peek(ctx.objects)[h]) as HwptPagingObj;
     if (!cand.auto) continue;
     const r = doIt(d, ctxId, devId, h);

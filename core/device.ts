@@ -16,7 +16,7 @@ import { contextFor, describeDomain, isDmaManaged, unuseDefaultDomain, useDefaul
 import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext, hwUnmap } from './hwsync.js';
 import { vfioUsers } from './vfio.js';
 import { hasBug } from './bugs.js';
-import { plat } from './peek.js';
+import { peek, plat } from './peek.js';
 
 /** The longest single DMA request the simulator translates (4 GiB). */
 const MAX_DMA = 1n << 32n;
@@ -34,7 +34,7 @@ export function addDevice(d: Draft<World>, name: string, unit: string, groupId: 
     d.groups[groupId] = { id: groupId, unit, devices: [], ownerCnt: 0, owner: null, domain: { kind: 'default' }, defaultDomain: dom, dmaNext: 0x100000n };
     g = d.groups[groupId]!;
   }
-  g.devices.push(name);
+  g.devices = [...peek(g.devices), name];
   d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: null, dmaMaps: [] };
   // A new device joins its group's current domain (iommu_group_add_device).
   hwSetContext(d, unit, name, contextFor(g, g.domain));
@@ -186,7 +186,7 @@ export const platformHandlers = {
     const iova = g.dmaNext;
     g.dmaNext = iova + len;
     hwMap(d, g.defaultDomain, iova, a.pa, len, 3);
-    dev.dmaMaps.push({ iova, length: len, pa: a.pa });
+    dev.dmaMaps = [...peek(dev.dmaMaps), { iova, length: len, pa: a.pa }];
     return ok({ iova });
   },
 };

@@ -12,7 +12,7 @@ import type { Device, HwptPagingObj, World } from './world.js';
 import { allocId } from './objects.js';
 import { hwAllocDomain, hwFreeDomain } from './hwsync.js';
 import { ioasAddDomain, ioasRemoveDomain, type Refusal } from './ioasDomains.js';
-import { plat } from './peek.js';
+import { peek, plat } from './peek.js';
 
 export function deviceEnforcesCoherency(d: Draft<World> | World, dev: Device): boolean {
   const unit = plat(d).units.find((u) => u.name === dev.unit)!;
@@ -62,7 +62,7 @@ export function addHwptToIoas(d: Draft<World>, ctxId: number, hwptId: number): R
 /** Destroys an HWPT with no users: the domain leaves the IOAS and is freed. */
 export function destroyHwpt(d: Draft<World>, ctxId: number, hwptId: number): void {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
+  const hwpt = peek(peek(ctx.objects)[hwptId]) as HwptPagingObj;
   if (hwpt.devices !== 0) throw new Error(`destroying HWPT ${hwptId} with ${hwpt.devices} devices`);
   ioasRemoveDomain(d, ctxId, hwptId);
   hwFreeDomain(d, hwpt.unit, hwpt.domain);
