@@ -20,6 +20,7 @@ import type { AccessObj, AccessPin, AccessPinPiece, IoasObj, World } from './wor
 import { addPinUser, getPages, removePinUser } from './pages.js';
 import { alignmentFor } from './ioasDomains.js';
 import { memOf, touch } from './mem.js';
+import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 const no = (errno: Errno, reason: string): Refusal => ({ errno, reason });
@@ -76,10 +77,10 @@ function changeIoas(d: Draft<World>, ctxId: number, acc: Draft<AccessObj>, next:
   if (cur === next) return null;
   if (next !== null) {
     const io = ioasOf(d, ctxId, next);
-    io.data.accesses.push(acc.id);
+    io.data.accesses = [...peek(io.data.accesses), acc.id];
     const align = alignmentFor(d, ctxId, next);
     if (align > data(io).iovaAlignment) {
-      const bad = alignmentCheck(data(io).areas, align, (a: Area) => a.pageOffset % d.platform.pageSize);
+      const bad = alignmentCheck(data(io).areas, align, (a: Area) => a.pageOffset % plat(d).pageSize);
       if (bad) {
         io.data.accesses = io.data.accesses.filter((a) => a !== acc.id);
         return no('EADDRINUSE', `ACCESS ${acc.id} pins pages and needs ${hex(align)}-byte alignment: ${bad.reason}`);
@@ -179,7 +180,7 @@ function protRefusal(d: Draft<World>, ctxId: number, p: Piece, write: boolean): 
  */
 export function accessPin(d: Draft<World>, ctxId: number, accId: number, iova: bigint, length: bigint, flags: number): { item: number } | Refusal {
   const acc = accessOf(d, ctxId, accId);
-  const PAGE = d.platform.pageSize;
+  const PAGE = plat(d).pageSize;
   const write = (flags & RW_WRITE) !== 0;
   const item = acc.nextItem;
   const pieces: AccessPinPiece[] = [];
@@ -217,7 +218,7 @@ export function accessUnpinItem(d: Draft<World>, ctxId: number, accId: number, i
  */
 export function accessRw(d: Draft<World>, ctxId: number, accId: number, iova: bigint, length: bigint, flags: number): Refusal | null {
   const acc = accessOf(d, ctxId, accId);
-  const PAGE = d.platform.pageSize;
+  const PAGE = plat(d).pageSize;
   const write = (flags & RW_WRITE) !== 0;
   return walk(d, ctxId, acc, iova, length, (p) => {
     const pr = protRefusal(d, ctxId, p, write);

@@ -16,6 +16,7 @@ import { setGroupDomain } from './ownership.js';
 import { addHwptToIoas, allocHwpt, destroyHwpt, incompatibility } from './hwpt.js';
 import { ioasEnforceDevResv, ioasRemoveDevResv } from './ioasDomains.js';
 import { hasBug } from './bugs.js';
+import { peek } from './peek.js';
 
 export type AttachResult = { ok: true; hwpt: number } | { ok: false; errno: Errno; reason: string };
 const no = (errno: Errno, reason: string): AttachResult => ({ ok: false, errno, reason });
@@ -23,7 +24,7 @@ const no = (errno: Errno, reason: string): AttachResult => ({ ok: false, errno, 
 function parts(d: Draft<World>, ctxId: number, devId: number) {
   const ctx = d.ctxs[ctxId]!;
   const idev = ctx.objects[devId] as Draft<DeviceObj>;
-  const dev = d.devices[idev.dev]!;
+  const dev = peek(peek(d).devices)[idev.dev]!;
   const igroup = ctx.igroups[idev.group]!;
   return { ctx, idev, dev, igroup };
 }
@@ -50,7 +51,7 @@ function hwptAttach(d: Draft<World>, ctxId: number, devId: number, hwptId: numbe
     setGroupDomain(d, g.id, { kind: 'hwpt', ctx: ctxId, hwpt: hwptId, domain: hwpt.domain });
     igroup.hwpt = hwptId;
   }
-  igroup.attached.push(devId);
+  igroup.attached = [...peek(igroup.attached), devId];
   idev.attached = hwptId;
   hwpt.devices++;
   return { ok: true, hwpt: hwptId };
@@ -94,10 +95,10 @@ type Doer = typeof hwptAttach;
 /** iommufd_device_auto_get_domain. */
 function autoDomain(d: Draft<World>, ctxId: number, devId: number, ioasId: number, doIt: Doer, immediate: boolean): AttachResult {
   const ctx = d.ctxs[ctxId]!;
-  const ioas = ctx.objects[ioasId]!;
+  const ioas = peek(peek(ctx.objects)[ioasId])!;
   if (ioas.type !== 'ioas') throw new Error('auto domain on a non-IOAS');
-  for (const h of [...ioas.data.hwpts]) {
-    const cand = ctx.objects[h] as HwptPagingObj;
+  for (const h of [...peek(peek(ioas.data).hwpts)]) {
+    const cand = peek(peek(ctx.objects)[h]) as HwptPagingObj;
     if (!cand.auto) continue;
     const r = doIt(d, ctxId, devId, h);
     if (r.ok || r.errno !== 'EINVAL') return r;
@@ -117,7 +118,7 @@ function autoDomain(d: Draft<World>, ctxId: number, devId: number, ioasId: numbe
 }
 
 function target(d: Draft<World>, ctxId: number, ptId: number): 'ioas' | 'hwpt' {
-  return d.ctxs[ctxId]!.objects[ptId]!.type === 'ioas' ? 'ioas' : 'hwpt';
+  return peek(peek(peek(peek(d).ctxs)[ctxId]!.objects)[ptId])!.type === 'ioas' ? 'ioas' : 'hwpt';
 }
 
 export function deviceAttach(d: Draft<World>, ctxId: number, devId: number, ptId: number): AttachResult {

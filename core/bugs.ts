@@ -9,6 +9,7 @@ import type { Draft } from 'immer';
 import type { World } from './world.js';
 import type { Area } from './ioasData.js';
 import { createPages, getPages } from './pages.js';
+import { plat } from './peek.js';
 
 export const BUGS = {
   'unmap-no-flush': 'hwsync.ts hwUnmap: unmaps from the page table but skips the IOTLB invalidation',
@@ -39,7 +40,7 @@ export function hasBug(w: unknown, bug: BugName): boolean {
 export function copyArea(d: Draft<World>, ctxId: number, area: Area): Area {
   if (!hasBug(d, 'copy-pins-twice')) return area;
   const src = getPages(d, ctxId, area.pages);
-  const PAGE = d.platform.pageSize;
+  const PAGE = plat(d).pageSize;
   const pid = d.procs[src.pid] ? src.pid : Number(Object.keys(d.procs)[0]);
   const fresh = createPages(d, ctxId, pid, src.va, BigInt(src.npages) * PAGE, src.writable);
   return { ...area, pages: fresh.id };

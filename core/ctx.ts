@@ -13,9 +13,10 @@ import { destroyHwpt } from './hwpt.js';
 import { emptyIoasData } from './ioasData.js';
 import { destroyIoasData } from './ioasDestroy.js';
 import { destroyStdev } from './selftest.js';
+import { peek } from './peek.js';
 
 export function ctxOfFile(d: Draft<World>, fileId: number): Draft<Ctx> {
-  const f = d.files[fileId]!;
+  const f = peek(peek(d).files)[fileId]!;
   if (f.kind !== 'iommufd') throw new Error(`file ${fileId} is not an iommufd`);
   return d.ctxs[f.ctx]!;
 }
@@ -50,7 +51,7 @@ export function releaseCtx(d: Draft<World>, ctxId: number): void {
     if (ids.length === 0) break;
     let progressed = false;
     for (const id of ids) {
-      const o = ctx.objects[id];
+      const o = peek(peek(ctx.objects)[id]);
       if (o && busyReason(o as Obj) === null) {
         destroyObject(d, ctxId, id);
         progressed = true;
@@ -76,7 +77,7 @@ export const ctxHandlers = {
     const t = ioctlPrologue(d, i);
     if (isOutcome(t)) return t;
     const ctx = ctxOfFile(d, t.fileId);
-    const o = ctx.objects[i.f.id];
+    const o = peek(peek(ctx.objects)[i.f.id]);
     if (!o) return fail('ENOENT', `no object with ID ${i.f.id}`);
     const busy = busyReason(o as Obj);
     if (busy) return fail('EBUSY', busy);

@@ -16,6 +16,7 @@ import { contextFor, describeDomain, isDmaManaged, unuseDefaultDomain, useDefaul
 import { hwAllocDomain, hwDma, hwFreeDomain, hwMap, hwSetContext, hwUnmap } from './hwsync.js';
 import { vfioUsers } from './vfio.js';
 import { hasBug } from './bugs.js';
+import { peek, plat } from './peek.js';
 
 /** The longest single DMA request the simulator translates (4 GiB). */
 const MAX_DMA = 1n << 32n;
@@ -24,8 +25,8 @@ type Fail = { errno: 'EEXIST' | 'ENODEV' | 'EINVAL' | 'EBUSY'; reason: string };
 
 export function addDevice(d: Draft<World>, name: string, unit: string, groupId: number, flags: readonly DeviceFlag[]): Fail | null {
   if (d.devices[name]) return { errno: 'EEXIST', reason: `device ${name} already exists` };
-  const spec = d.platform.units.find((u) => u.name === unit);
-  if (!spec) return { errno: 'ENODEV', reason: `no IOMMU unit named ${unit} (platform ${d.platform.name} has ${d.platform.units.map((u) => u.name).join(', ')})` };
+  const spec = plat(d).units.find((u) => u.name === unit);
+  if (!spec) return { errno: 'ENODEV', reason: `no IOMMU unit named ${unit} (platform ${plat(d).name} has ${plat(d).units.map((u) => u.name).join(', ')})` };
   let g = d.groups[groupId];
   if (g && g.unit !== unit) return { errno: 'EINVAL', reason: `group ${groupId} is behind ${g.unit}, not ${unit}` };
   if (!g) {
@@ -33,7 +34,7 @@ export function addDevice(d: Draft<World>, name: string, unit: string, groupId: 
     d.groups[groupId] = { id: groupId, unit, devices: [], ownerCnt: 0, owner: null, domain: { kind: 'default' }, defaultDomain: dom, dmaNext: 0x100000n };
     g = d.groups[groupId]!;
   }
-  g.devices.push(name);
+  g.devices = [...peek(g.devices), name];
   d.devices[name] = { name, unit, group: groupId, driver: null, cdev: null, flags: [...flags], removePending: null, dmaMaps: [] };
   // A new device joins its group's current domain (iommu_group_add_device).
   hwSetContext(d, unit, name, contextFor(g, g.domain));
@@ -116,7 +117,7 @@ function startPendingRemoval(d: Draft<World>, dev: Draft<Device>, what: 'device'
 
 export const platformHandlers = {
   device_add(d: Draft<World>, i: InputOf<'device_add'>): Outcome {
-    const unit = i.given.has('iommu') ? i.f.iommu : d.platform.units[0]!.name;
+    const unit = i.given.has('iommu') ? i.f.iommu : plat(d).units[0]!.name;
     const r = addDevice(d, i.f.dev, unit, i.f.group, i.f.flags as DeviceFlag[]);
     if (r) return fail(r.errno, r.reason);
     const g = d.groups[i.f.group]!;
@@ -178,14 +179,14 @@ export const platformHandlers = {
     const g = d.groups[dev.group]!;
     if (g.domain.kind !== 'default') return fail('EINVAL', `group ${g.id} is not in its default domain`);
     if (i.f.length === 0n || i.f.length > U64_MAX / 2n) return fail('EINVAL', `bad length ${i.f.length}`);
-    const page = d.platform.pageSize;
+    const page = plat(d).pageSize;
     const len = ((i.f.length + page - 1n) / page) * page;
     const a = d.mem.allocFrames(len, { kind: 'kernel', dev: dev.name }, 0n);
     d.mem = a.mem;
     const iova = g.dmaNext;
     g.dmaNext = iova + len;
     hwMap(d, g.defaultDomain, iova, a.pa, len, 3);
-    dev.dmaMaps.push({ iova, length: len, pa: a.pa });
+    dev.dmaMaps = [...peek(dev.dmaMaps), { iova, length: len, pa: a.pa }];
     return ok({ iova });
   },
 };

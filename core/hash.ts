@@ -36,13 +36,20 @@ function isPlain(v: object): boolean {
   return p === Object.prototype || p === null;
 }
 
+/**
+ * FNV-1a over the string's UTF-16 code units, 64-bit, computed in two 32-bit halves
+ * (exact: the prime is 2^40 + 0x1b3, so h * prime = h * 0x1b3 + (h << 40) mod 2^64).
+ */
 export function fnv1a64(s: string): string {
-  let h = 0xcbf29ce484222325n;
+  let hi = 0xcbf29ce4, lo = 0x84222325;
   for (let i = 0; i < s.length; i++) {
-    h ^= BigInt(s.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    lo = (lo ^ s.charCodeAt(i)) >>> 0;
+    const p = lo * 0x1b3; // < 2^41: exact
+    const nlo = p >>> 0;
+    hi = (Math.imul(hi, 0x1b3) + (p - nlo) / 0x100000000 + (lo << 8)) >>> 0;
+    lo = nlo;
   }
-  return h.toString(16).padStart(16, '0');
+  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }
 
 export function stateHash(w: World): string {

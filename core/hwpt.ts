@@ -12,14 +12,15 @@ import type { Device, HwptPagingObj, World } from './world.js';
 import { allocId } from './objects.js';
 import { hwAllocDomain, hwFreeDomain } from './hwsync.js';
 import { ioasAddDomain, ioasRemoveDomain, type Refusal } from './ioasDomains.js';
+import { peek, plat } from './peek.js';
 
 export function deviceEnforcesCoherency(d: Draft<World> | World, dev: Device): boolean {
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   return unit.caps.enforceCoherency && !dev.flags.includes('NO_ENFORCE_COHERENCY');
 }
 
 export function deviceDirtyCapable(d: Draft<World> | World, dev: Device): boolean {
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   return unit.caps.dirtyTracking && !dev.flags.includes('NO_DIRTY_TRACKING');
 }
 
@@ -42,7 +43,7 @@ export interface HwptOptions {
 export function allocHwpt(d: Draft<World>, ctxId: number, ioasId: number, dev: Device, o: HwptOptions): number {
   const ctx = d.ctxs[ctxId]!;
   const id = allocId(ctx);
-  const unit = d.platform.units.find((u) => u.name === dev.unit)!;
+  const unit = plat(d).units.find((u) => u.name === dev.unit)!;
   const ioas = ctx.objects[ioasId]!;
   // The mock IOMMU has 1 MiB pages only for HUGE_IOVA devices; real formats follow the IOAS option.
   const hugePages = unit.format === 'mock' ? dev.flags.includes('HUGE_IOVA') : ioas.type === 'ioas' && ioas.data.hugePages;
@@ -61,7 +62,7 @@ export function addHwptToIoas(d: Draft<World>, ctxId: number, hwptId: number): R
 /** Destroys an HWPT with no users: the domain leaves the IOAS and is freed. */
 export function destroyHwpt(d: Draft<World>, ctxId: number, hwptId: number): void {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as Draft<HwptPagingObj>;
+  const hwpt = peek(peek(ctx.objects)[hwptId]) as HwptPagingObj;
   if (hwpt.devices !== 0) throw new Error(`destroying HWPT ${hwptId} with ${hwpt.devices} devices`);
   ioasRemoveDomain(d, ctxId, hwptId);
   hwFreeDomain(d, hwpt.unit, hwpt.domain);

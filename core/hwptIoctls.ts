@@ -16,6 +16,7 @@ import { ctxOfFile } from './ctx.js';
 import { getObj } from './objects.js';
 import { addHwptToIoas, allocHwpt, deviceDirtyCapable } from './hwpt.js';
 import { hwReadDirty, hwSetDirtyTracking } from './hwsync.js';
+import { plat } from './peek.js';
 
 const KNOWN = HWPT_ALLOC_FLAGS.NEST_PARENT | HWPT_ALLOC_FLAGS.DIRTY_TRACKING | HWPT_ALLOC_FLAGS.FAULT_ID_VALID | HWPT_ALLOC_FLAGS.PASID;
 
@@ -78,7 +79,7 @@ export const hwHandlers = {
     const idev = getObj(ctx as unknown as Ctx, f.dev_id, 'device');
     if (typeof idev === 'string') return fail('ENOENT', idev);
     const dev = d.devices[idev.dev]!;
-    const fmt = d.platform.units.find((u) => u.name === dev.unit)!.format;
+    const fmt = plat(d).units.find((u) => u.name === dev.unit)!.format;
     const info = HW_INFO[fmt]!;
     if ((f.flags & 1) && f.in_data_type !== info.type)
       return fail('EOPNOTSUPP', `the driver reports info type ${info.type}, not ${f.in_data_type}`);

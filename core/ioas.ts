@@ -21,6 +21,7 @@ import { alignmentFor, fillArea, unfillArea } from './ioasDomains.js';
 import { hwHandlers } from './hwptIoctls.js';
 import { notifyUnmap } from './access.js';
 import { copyArea } from './bugs.js';
+import { plat } from './peek.js';
 
 const FIXED_IOVA = 1, WRITEABLE = 2, READABLE = 4;
 const MAP_FLAGS = FIXED_IOVA | WRITEABLE | READABLE;
@@ -72,14 +73,14 @@ function place(d: Draft<World>, io: Draft<IoasObj>, fixed: boolean, iova: bigint
   const align = data.iovaAlignment;
   if (length % align !== 0n) return fail('EINVAL', `length ${hex(length)} is not a multiple of the IOAS alignment ${hex(align)}`);
   if (!fixed) {
-    const r = allocIova({ areas: data.areas, reserved: data.reserved, allowed: data.allowed, length, addr, iovaAlignment: align, pageSize: d.platform.pageSize });
+    const r = allocIova({ areas: data.areas, reserved: data.reserved, allowed: data.allowed, length, addr, iovaAlignment: align, pageSize: plat(d).pageSize });
     if (!r.ok) return fail(r.errno, r.reason);
     iova = r.iova;
   } else {
     const r = checkFixed(data.areas, data.reserved, iova, length, align);
     if (!r.ok) return fail(r.errno, r.reason);
   }
-  if ((addr % d.platform.pageSize) % align !== 0n)
+  if ((addr % plat(d).pageSize) % align !== 0n)
     return fail('EINVAL', `the sub-page offset of ${hex(addr)} is not a multiple of the IOAS alignment ${hex(align)}`);
   return { iova };
 }
@@ -97,7 +98,7 @@ export const ioasHandlers = {
     if (!(f.flags & (READABLE | WRITEABLE))) return fail('EINVAL', 'neither READABLE nor WRITEABLE is set');
     const io = ioasIn(ctx, f.ioas_id);
     if (typeof io === 'string') return fail('ENOENT', io);
-    if (f.length === 0n || f.length > U64_MAX - d.platform.pageSize) return fail('EINVAL', `bad length ${hex(f.length)}`);
+    if (f.length === 0n || f.length > U64_MAX - plat(d).pageSize) return fail('EINVAL', `bad length ${hex(f.length)}`);
     const at = place(d, io, (f.flags & FIXED_IOVA) !== 0, f.iova, f.length, f.user_va);
     if (isOut(at)) return at;
     const pages = createPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0);
@@ -184,7 +185,7 @@ export const ioasHandlers = {
     for (const p of pieces) {
       const pg = d.ctxs[ctx.id]!.pages.get(p.area.pages)!;
       if ((f.flags & WRITEABLE) && !pg.writable) return fail('EPERM', 'WRITEABLE was requested but the source pages were mapped read-only');
-      if ((p.area.pageOffset % d.platform.pageSize) % dataOf(dst).iovaAlignment !== 0n)
+      if ((p.area.pageOffset % plat(d).pageSize) % dataOf(dst).iovaAlignment !== 0n)
         return fail('EINVAL', `the slice's sub-page offset is not a multiple of the destination alignment ${hex(dataOf(dst).iovaAlignment)}`);
     }
     for (const p of pieces) {
@@ -256,7 +257,7 @@ export const ioasHandlers = {
         if (align > dataOf(io).iovaAlignment) {
           for (const e of dataOf(io).areas.entries()) {
             const len = e.last - e.start + 1n;
-            if (e.start % align || len % align || (e.value.pageOffset % d.platform.pageSize) % align)
+            if (e.start % align || len % align || (e.value.pageOffset % plat(d).pageSize) % align)
               return fail('EADDRINUSE', `area ${fmtRange(e.start, e.last)} is not aligned to ${hex(align)}`);
           }
         }

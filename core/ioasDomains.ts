@@ -17,6 +17,7 @@ import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
 import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
 import { hwMap, hwUnmap } from './hwsync.js';
+import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
 
@@ -30,39 +31,42 @@ function ioasOf(d: Draft<World>, ctxId: number, ioasId: number): Draft<IoasObj> 
 const data = (io: Draft<IoasObj>) => io.data as unknown as IoasData;
 
 function hwptsOf(d: Draft<World>, ctxId: number, io: Draft<IoasObj>): HwptPagingObj[] {
-  return data(io).hwpts.map((h) => d.ctxs[ctxId]!.objects[h] as unknown as HwptPagingObj);
+  const objects = peek(peek(peek(d).ctxs)[ctxId]!.objects);
+  return peek(data(io).hwpts).map((h) => peek(objects[h]) as unknown as HwptPagingObj);
 }
 
 /** iopt_calculate_iova_alignment over the IOAS's current users (optionally with one more domain). */
 export function alignmentFor(d: Draft<World>, ctxId: number, ioasId: number, extraUnit?: string): bigint {
-  const ctx = d.ctxs[ctxId]!;
-  const io = ioasOf(d, ctxId, ioasId);
-  const units = hwptsOf(d, ctxId, io).map((h) => h.unit);
+  // A pure read: nothing is drafted.
+  const ctx = peek(peek(d).ctxs)[ctxId]!;
+  const io = peek(peek(ctx.objects)[ioasId]);
+  if (!io || io.type !== 'ioas') throw new Error(`${ioasId} is not an IOAS`);
+  const units = hwptsOf(d, ctxId, io as Draft<IoasObj>).map((h) => h.unit);
   if (extraUnit) units.push(extraUnit);
   let align = 1n;
   for (const u of units) {
-    const p = smallestPage(d.platform.units.find((x) => x.name === u)!.pageSizes);
+    const p = smallestPage(plat(d).units.find((x) => x.name === u)!.pageSizes);
     if (p > align) align = p;
   }
-  for (const a of data(io).accesses) {
-    const acc = ctx.objects[a];
-    if (acc?.type === 'access' && acc.needsPin && d.platform.pageSize > align) align = d.platform.pageSize;
+  for (const a of peek(io.data.accesses)) {
+    const acc = peek(peek(ctx.objects)[a]);
+    if (acc?.type === 'access' && acc.needsPin && plat(d).pageSize > align) align = plat(d).pageSize;
   }
-  if (!data(io).hugePages && d.platform.pageSize > align) align = d.platform.pageSize;
+  if (!io.data.hugePages && plat(d).pageSize > align) align = plat(d).pageSize;
   return align;
 }
 
 const areaKey = (ioasId: number, iova: bigint) => `a:${ioasId}:${iova.toString(16)}`;
 
 function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; last: number } {
-  const P = d.platform.pageSize;
+  const P = plat(d).pageSize;
   return { first: Number(a.pageOffset / P), last: Number((a.pageOffset + length - 1n) / P) };
 }
 
 function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
   const p = getPages(d, ctxId, e.value.pages);
   const len = e.last - e.start + 1n;
-  for (const piece of physOf(p, d.platform.pageSize, e.value.pageOffset, len))
+  for (const piece of physOf(p, plat(d).pageSize, e.value.pageOffset, len))
     hwMap(d, domain, e.start + (piece.off - e.value.pageOffset), piece.pa, piece.length, e.value.prot);
 }
 
@@ -89,28 +93,30 @@ export function unfillArea(d: Draft<World>, ctxId: number, ioasId: number, e: In
 /** iopt_table_add_domain: the HWPT's domain joins its IOAS. */
 export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): Refusal | null {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as unknown as HwptPagingObj;
+  const hwpt = peek(peek(ctx.objects)[hwptId]) as unknown as HwptPagingObj;
   const io = ioasOf(d, ctxId, hwpt.ioas);
-  const unit = d.platform.units.find((u) => u.name === hwpt.unit)!;
-  if (smallestPage(unit.pageSizes) > d.platform.pageSize)
+  // Every read of the IOAS data below comes before the writes at the end: read it undrafted.
+  const cur = peek(data(io));
+  const unit = plat(d).units.find((u) => u.name === hwpt.unit)!;
+  if (smallestPage(unit.pageSizes) > plat(d).pageSize)
     return { errno: 'EINVAL', reason: `the domain's smallest page (${smallestPage(unit.pageSizes)}) is larger than PAGE_SIZE` };
   const align = alignmentFor(d, ctxId, hwpt.ioas, hwpt.unit);
-  if (align > data(io).iovaAlignment) {
-    const bad = alignmentCheck(data(io).areas, align, (a) => a.pageOffset % d.platform.pageSize);
+  if (align > cur.iovaAlignment) {
+    const bad = alignmentCheck(cur.areas, align, (a) => a.pageOffset % plat(d).pageSize);
     if (bad) return { errno: 'EADDRINUSE', reason: `a domain of ${hwpt.unit} needs ${align}-byte alignment: ${bad.reason}` };
   }
   const owner = `domain:${hwptId}`;
   const outside: [bigint, bigint][] = [];
   if (unit.aperture.start > 0n) outside.push([0n, unit.aperture.start - 1n]);
   if (unit.aperture.last < U64_MAX) outside.push([unit.aperture.last + 1n, U64_MAX]);
-  let reserved = data(io).reserved;
+  let reserved = cur.reserved;
   for (const [s, l] of outside) {
-    const c = checkReserve(data(io).areas, data(io).allowed, s, l);
+    const c = checkReserve(cur.areas, cur.allowed, s, l);
     if (!c.ok) return { errno: 'EADDRINUSE', reason: `the aperture of HWPT ${hwptId} leaves ${fmtRange(s, l)} unusable, but ${c.reason}` };
     reserved = reserved.add(owner, s, l);
   }
-  const first = data(io).hwpts.length === 0;
-  for (const e of data(io).areas.entries()) {
+  const first = cur.hwpts.length === 0;
+  for (const e of cur.areas.entries()) {
     if (first) {
       const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(hwpt.ioas, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
       if (r) return r;
@@ -118,7 +124,7 @@ export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): R
     mapInto(d, ctxId, e, hwpt.domain);
   }
   io.data.reserved = reserved as never;
-  io.data.hwpts.push(hwptId);
+  io.data.hwpts = [...peek(io.data.hwpts), hwptId];
   io.data.iovaAlignment = align;
   return null;
 }
@@ -126,7 +132,7 @@ export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): R
 /** Removes a domain from its IOAS (HWPT destroy or auto HWPT release). Cannot fail. */
 export function ioasRemoveDomain(d: Draft<World>, ctxId: number, hwptId: number): void {
   const ctx = d.ctxs[ctxId]!;
-  const hwpt = ctx.objects[hwptId] as unknown as HwptPagingObj;
+  const hwpt = peek(peek(ctx.objects)[hwptId]) as unknown as HwptPagingObj;
   const io = ioasOf(d, ctxId, hwpt.ioas);
   const last = data(io).hwpts.length === 1;
   for (const e of data(io).areas.entries()) {
@@ -141,10 +147,11 @@ export function ioasRemoveDomain(d: Draft<World>, ctxId: number, hwptId: number)
 /** iopt_table_enforce_dev_resv_regions: the device's reserved regions join the IOAS. */
 export function ioasEnforceDevResv(d: Draft<World>, ctxId: number, ioasId: number, dev: string): Refusal | null {
   const io = ioasOf(d, ctxId, ioasId);
-  const unit = d.platform.units.find((u) => u.name === d.devices[dev]!.unit)!;
-  let reserved = data(io).reserved;
+  const unit = plat(d).units.find((u) => u.name === peek(peek(d).devices)[dev]!.unit)!;
+  const cur = peek(data(io));
+  let reserved = cur.reserved;
   for (const r of unit.reserved) {
-    const c = checkReserve(data(io).areas, data(io).allowed, r.start, r.last);
+    const c = checkReserve(cur.areas, cur.allowed, r.start, r.last);
     if (!c.ok) return { errno: 'EADDRINUSE', reason: `${dev} reserves its ${r.type.toUpperCase()} window ${fmtRange(r.start, r.last)}, but ${c.reason}` };
     reserved = reserved.add(`dev:${dev}`, r.start, r.last);
   }

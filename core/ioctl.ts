@@ -8,6 +8,7 @@
 import type { Draft } from 'immer';
 import { OPS, fail, type InputOf, type OpName, type Outcome } from '../events/index.js';
 import type { OpenFile, World } from './world.js';
+import { peek } from './peek.js';
 
 export type IoctlOp = { [K in OpName]: (typeof OPS)[K] extends { ioctl: object } ? K : never }[OpName];
 
@@ -16,11 +17,13 @@ export interface FdTarget {
   readonly file: OpenFile;
 }
 
+/** A pure read (core/peek.ts): the file returned is the current value, not a draft; write through `d.files[fileId]`. */
 export function lookupFd(w: Draft<World> | World, pid: number, fd: number): FdTarget | null {
-  const p = w.procs[pid];
-  const fileId = p?.fds[fd];
+  const cur = peek(w) as World;
+  const p = peek(peek(cur.procs)[pid]);
+  const fileId = p === undefined ? undefined : peek(p.fds)[fd];
   if (fileId === undefined) return null;
-  const file = w.files[fileId];
+  const file = peek(peek(cur.files)[fileId]);
   return file ? { fileId, file: file as OpenFile } : null;
 }
 

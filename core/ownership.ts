@@ -12,6 +12,7 @@ import type { Draft } from 'immer';
 import type { Device, Group, GroupDomain, World } from './world.js';
 import { hwSetContext } from './hwsync.js';
 import { hasBug } from './bugs.js';
+import { peek } from './peek.js';
 
 export const DMA_MANAGED_DRIVERS: readonly string[] = ['vfio-pci', 'pci-stub'];
 export const isDmaManaged = (driver: string): boolean => DMA_MANAGED_DRIVERS.includes(driver);
@@ -31,7 +32,7 @@ export function describeDomain(g: GroupDomain): string {
 export function setGroupDomain(d: Draft<World>, groupId: number, domain: GroupDomain): void {
   const g = d.groups[groupId]!;
   g.domain = domain;
-  for (const dev of g.devices) hwSetContext(d, g.unit, dev, contextFor(g as Group, domain));
+  for (const dev of peek(g).devices) hwSetContext(d, g.unit, dev, contextFor(g as Group, domain));
 }
 
 export function contextFor(g: Group, domain: GroupDomain): { kind: 'blocked' } | { kind: 'domain'; domain: number } {
@@ -85,7 +86,8 @@ export function claimDmaOwner(d: Draft<World>, dev: Draft<Device>, ctx: number):
   }
   if (g.domain.kind !== 'default')
     return { ok: false, errno: 'EBUSY', reason: `group ${g.id} is attached to a non-core domain (${describeDomain(g.domain)})` };
-  const direct = g.devices.find((n) => d.devices[n]!.flags.includes('REQUIRE_DIRECT'));
+  const devices = peek(peek(d).devices);
+  const direct = peek(g).devices.find((n) => devices[n]!.flags.includes('REQUIRE_DIRECT'));
   if (direct)
     return { ok: false, errno: 'EINVAL', reason: `${direct} requires a direct (identity) mapping, so group ${g.id} cannot take the blocking domain` };
   if (hasBug(d, 'claim-one-device')) {

@@ -14,6 +14,7 @@ import type { Errno } from '../events/index.js';
 import { BTree } from './btree.js';
 import type { World } from './world.js';
 import { memOf, touch } from './mem.js';
+import { plat } from './peek.js';
 
 export interface PinUser {
   readonly key: string;
@@ -60,7 +61,7 @@ export function npinned(p: Pages): number {
 }
 
 function pageSize(d: Draft<World>): bigint {
-  return d.platform.pageSize;
+  return plat(d).pageSize;
 }
 
 /** Index runs of [first, last] not covered by `runs` (sorted, disjoint). */

@@ -13,6 +13,7 @@ import { vfioHandlers } from './vfio.js';
 import { ioasHandlers } from './ioas.js';
 import { selftestHandlers } from './selftest.js';
 import { newProc } from './process.js';
+import { peek } from './peek.js';
 
 const rows: HandlerTable = {
   ...platformHandlers,
@@ -37,7 +38,7 @@ export const TABLE: HandlerTable = Object.fromEntries(
     NO_PROCESS.has(op) || SHALLOW_OPS.has(op as OpName)
       ? h
       : (d: Draft<World>, i: { pid: number }, env: unknown) => {
-          if (!d.procs[i.pid]) d.procs[i.pid] = castDraft(newProc(d, i.pid));
+          if (!peek(peek(d).procs)[i.pid]) d.procs[i.pid] = castDraft(newProc(d, i.pid));
           return (h as (d: Draft<World>, i: unknown, env: unknown) => unknown)(d, i, env);
         },
   ]),

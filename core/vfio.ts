@@ -10,6 +10,7 @@
 import { castDraft, type Draft } from 'immer';
 import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
 import type { OpenFile, World } from './world.js';
+import { peek } from './peek.js';
 import { ioctlPrologue, isOutcome, lookupFd } from './ioctl.js';
 import { allocId } from './objects.js';
 import { claimDmaOwner, releaseDmaOwner } from './ownership.js';
@@ -20,7 +21,10 @@ import { accessAttach, accessDestroy, accessDetach, accessReplace, newAccess } f
 /** Number of open VFIO cdev files of a device (each keeps it registered). */
 export function vfioUsers(d: Draft<World>, dev: string): number {
   let n = 0;
-  for (const f of Object.values(d.files)) if (f.kind === 'vfio-cdev' && f.dev === dev) n++;
+  for (const x of Object.values(peek(peek(d).files))) {
+    const f = peek(x);
+    if (f.kind === 'vfio-cdev' && f.dev === dev) n++;
+  }
   return n;
 }
 
@@ -30,17 +34,19 @@ export const vfioHandlers = {
   VFIO_DEVICE_BIND_IOMMUFD(d: Draft<World>, i: InputOf<'VFIO_DEVICE_BIND_IOMMUFD'>): Outcome {
     const t = ioctlPrologue(d, i);
     if (isOutcome(t)) return t;
-    const file = t.file as Draft<CdevFile>;
+    const file = t.file as CdevFile;
     if (i.f.flags !== 0) return fail('EINVAL', `flags 0x${i.f.flags.toString(16)} must be 0 (VFIO rejects unknown flags with EINVAL)`);
     if (i.f.iommufd < 0) return fail('EINVAL', `iommufd ${i.f.iommufd} is negative`);
     if (file.bound) return fail('EINVAL', `this device fd is already bound (devid ${file.bound.devId})`);
     const it = lookupFd(d, i.pid, i.f.iommufd);
     if (!it) return fail('EBADF', `iommufd ${i.f.iommufd} is not an open fd`);
     if (it.file.kind !== 'iommufd') return fail('EBADFD', `fd ${i.f.iommufd} is a ${it.file.kind}, not an iommufd`);
-    const dev = d.devices[file.dev]!;
-    for (const f of Object.values(d.files))
+    const dev = peek(peek(d).devices)[file.dev]!;
+    for (const x of Object.values(peek(peek(d).files))) {
+      const f = peek(x);
       if (f.kind === 'vfio-cdev' && f.dev === dev.name && f.bound)
         return fail('EINVAL', `${dev.name} is already open through another cdev fd (bound as devid ${f.bound.devId}); a cdev device may be opened once`);
+    }
     if (dev.removePending) return fail('ENODEV', `${dev.name} is being removed`);
     if (dev.flags.includes('NON_COHERENT')) return fail('EINVAL', `the IOMMU of ${dev.name} lacks IOMMU_CAP_CACHE_COHERENCY`);
     if (dev.flags.includes('UNSAFE_MSI'))
@@ -57,14 +63,14 @@ export const vfioHandlers = {
       if (!ctx.igroups[dev.group]) ctx.igroups[dev.group] = { group: dev.group, hwpt: null, attached: [] };
     }
     ctx.boundDevices++;
-    file.bound = { ctx: ctxId, devId: id, ctxFile: it.fileId };
+    (d.files[t.fileId] as Draft<CdevFile>).bound = { ctx: ctxId, devId: id, ctxFile: it.fileId };
     return ok({ out_devid: id });
   },
 
   VFIO_DEVICE_ATTACH_IOMMUFD_PT(d: Draft<World>, i: InputOf<'VFIO_DEVICE_ATTACH_IOMMUFD_PT'>): Outcome {
     const t = ioctlPrologue(d, i);
     if (isOutcome(t)) return t;
-    const file = t.file as Draft<CdevFile>;
+    const file = t.file as CdevFile;
     if (i.f.flags !== 0) return fail('EINVAL', `flags 0x${i.f.flags.toString(16)}: PASID attach is not modelled, and unknown flags are EINVAL`);
     const b = file.bound!;
     const ctx = d.ctxs[b.ctx]!;
@@ -89,7 +95,7 @@ export const vfioHandlers = {
   VFIO_DEVICE_DETACH_IOMMUFD_PT(d: Draft<World>, i: InputOf<'VFIO_DEVICE_DETACH_IOMMUFD_PT'>): Outcome {
     const t = ioctlPrologue(d, i);
     if (isOutcome(t)) return t;
-    const file = t.file as Draft<CdevFile>;
+    const file = t.file as CdevFile;
     if (i.f.flags !== 0) return fail('EINVAL', `flags 0x${i.f.flags.toString(16)}: PASID detach is not modelled, and unknown flags are EINVAL`);
     const b = file.bound!;
     const self = d.ctxs[b.ctx]!.objects[b.devId]!;
@@ -108,10 +114,10 @@ export function unbindDevice(d: Draft<World>, fileId: number): void {
   if (obj.type === 'device' && obj.attached !== null) deviceDetach(d, b.ctx, obj.id);
   if (obj.type === 'access') accessDestroy(d, b.ctx, obj.id);
   delete ctx.objects[b.devId];
-  const dev = d.devices[f.dev]!;
+  const dev = peek(peek(d).devices)[f.dev]!;
   releaseDmaOwner(d, dev.group);
   const ig = ctx.igroups[dev.group];
-  if (ig && ig.hwpt === null && !Object.values(ctx.objects).some((o) => o.type === 'device' && o.group === dev.group)) delete ctx.igroups[dev.group];
+  if (ig && ig.hwpt === null && !Object.values(peek(ctx.objects)).some((x) => { const o = peek(x); return o.type === 'device' && o.group === dev.group; })) delete ctx.igroups[dev.group];
   f.bound = null;
   ctx.boundDevices--;
   if (ctx.boundDevices === 0 && !d.files[ctx.file]) releaseCtx(d, ctx.id);

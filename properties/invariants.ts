@@ -131,8 +131,22 @@ function framesIn(w: World, pa: bigint, end: bigint): { frames: FrameExtent[]; g
   return { frames, gap };
 }
 
-function runsOf(w: World, domain: number): PtRun[] | null {
-  return w.hw.domains.get(domain) ? domainRuns(w.hw, domain) : null;
+/**
+ * A domain's runs, memoized by its page table: page tables are persistent values
+ * (never written after construction), so an unchanged domain is walked once, not at
+ * every step that puts it in scope. Callers only read the array.
+ */
+const RUNS = new WeakMap<object, readonly PtRun[]>();
+function runsOf(w: World, domain: number): readonly PtRun[] | null {
+  const d = w.hw.domains.get(domain);
+  if (!d) return null;
+  if (!d.pt) return [];
+  let r = RUNS.get(d.pt);
+  if (r === undefined) {
+    r = domainRuns(w.hw, domain);
+    RUNS.set(d.pt, r);
+  }
+  return r;
 }
 
 /** Every claim on a group: VFIO cdev binds and the selftest's mock devices. */
@@ -285,7 +299,7 @@ function checkMappedPinned(w: World, s: Scope, out: Out): void {
   for (const [id, , d] of w.hw.domains.entries()) {
     if (!d.pt) continue;
     if (!s.all && !s.domains.has(id as number)) continue;
-    for (const r of domainRuns(w.hw, id as number)) {
+    for (const r of runsOf(w, id as number)!) {
       const { frames, gap } = framesIn(w, r.pa, r.pa + r.length);
       if (gap !== null) v(out, 'mapped-frames-pinned', `domain ${id} maps IOVA ${hex(r.iova)} to PA ${hex(gap)}, a freed frame`);
       const re = r.pa + r.length;
