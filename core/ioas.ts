@@ -88,7 +88,7 @@ function place(d: Draft<World>, io: Draft<IoasObj>, fixed: boolean, iova: bigint
 const protOf = (flags: number) => ((flags & READABLE) ? 1 : 0) | ((flags & WRITEABLE) ? 2 : 0);
 
 export const ioasHandlers = {
-  IOMMU_IOAS_MAP(d: Draft<World>, i: InputOf<'IOMMU_IOAS_MAP'>, env: { keepOnError(): void }): Outcome {
+  IOMMU_IOAS_MAP(d: Draft<World>, i: InputOf<'IOMMU_IOAS_MAP'>): Outcome {
     const ctx = start(d, i);
     if (isOut(ctx)) return ctx;
     const f = i.f;
@@ -105,7 +105,6 @@ export const ioasHandlers = {
     refPages(d, ctx.id, pages.id, 1);
     const r = addArea(d, ctx.id, io, at.iova, f.length, { pages: pages.id, pageOffset: pages.pageOffset, prot: protOf(f.flags) });
     if (r) return r;
-    void env;
     return ok({ iova: at.iova });
   },
 

@@ -9,9 +9,14 @@ import { isErrno } from './errno.js';
 import {
   fastParser, isVarRef, parseFieldValue, parseInteger, printFieldValue, zeroOf, type FastParser, type FieldKind, type FieldValue, type VarRef,
 } from './fields.js';
-import { OPS, OP_ALIASES, OP_NAMES, type OpName, type OpSchema } from './ops.js';
+import { OPS, OP_ALIASES, OP_NAMES, ioctlNumber, type OpName, type OpSchema } from './ops.js';
 import type { Entry, Expect, ExpectValue, Input, IoctlArgs, Raw, TraceHeader } from './entry.js';
 import { printOut, type Outcome, type OutScalar, type OutValue } from './outcome.js';
+
+/** Full ioctl number -> op name, for the ops that are ioctls. */
+const NAMED_IOCTLS: ReadonlyMap<number, string> = new Map(
+  Object.entries(OPS).flatMap(([n, sch]) => ('ioctl' in sch && sch.ioctl ? [[ioctlNumber(sch.ioctl), n] as [number, string]] : [])),
+);
 
 export const SUPPORTED_VERSIONS = [1] as const;
 export const FAULT_KINDS = ['blocked', 'not_present', 'permission'] as const;
@@ -176,6 +181,11 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
     }
   }
   for (const k of c.required) if (fields[k] === undefined) return traceError(line, `${name} needs "${k}"`, k);
+  if (name === 'ioctl' && typeof fields.cmd === 'number') {
+    // A number with a uAPI name must be written by name: its struct fields cannot be given through `arg`.
+    const named = NAMED_IOCTLS.get(fields.cmd);
+    if (named) return traceError(line, `ioctl 0x${fields.cmd.toString(16)} is ${named}: write the op by name`, 'cmd');
+  }
 
   const entry: { -readonly [K in keyof Entry]: Entry[K] } = { line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs };
   if (o.expect !== undefined) {
