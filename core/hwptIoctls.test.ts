@@ -62,6 +62,11 @@ test('GET_HW_INFO per platform', () => {
   ok(runTrace('x86-vtd', [
     ...bound,
     { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', expect: { ok: true, data_len: 24, out_data_type: 1, out_capabilities: 1 } },
+    // cap_reg: ND 64K, SAGAW 4-level, MGAW 47, SLLPS 2M+1G; ecap_reg: C QI IR PT SC SMTS SLADS
+    { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', data_len: 24, data_uptr: '0x1000', expect: { ok: true, data_len: 24, data: '0x000000000000000006042f000c000000cb00000000280000' } },
+    // a short buffer gets the first bytes; a long one is zero-filled past the kernel's struct
+    { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', data_len: 4, data_uptr: '0x1000', expect: { ok: true, data_len: 24, data: '0x00000000' } },
+    { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', data_len: 28, data_uptr: '0x1000', expect: { ok: true, data: '0x000000000000000006042f000c000000cb0000000028000000000000' } },
     { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$A', expect: { errno: 'ENOENT' } },
     { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', flags: 2, expect: { errno: 'EOPNOTSUPP' } },
     { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', flags: ['INPUT_TYPE'], in_data_type: 2, expect: { errno: 'EOPNOTSUPP' } },
@@ -69,6 +74,8 @@ test('GET_HW_INFO per platform', () => {
   ok(runTrace('arm-smmuv3', [
     ...bound,
     { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', expect: { ok: true, data_len: 40, out_data_type: 2 } },
+    // IDR0: S2P S1P TTF=AArch64 COHACC HTTU=A+D ASID16 VMID16 ST_LEVEL=2; IDR1 SIDSIZE 16; IDR5 OAS 48-bit, GRAN4K
+    { op: 'IOMMU_GET_HW_INFO', fd: '$ifd', dev_id: '$D', data_len: 40, data_uptr: '0x1000', expect: { ok: true, data: '0x00000000000000009b10040810000000000000000000000000000000150000003b04000002000000' } },
   ]));
 });
 

@@ -14,6 +14,7 @@ import type { Ctx, HwptPagingObj, IoasObj, World } from './world.js';
 import { ioctlPrologue, isOutcome } from './ioctl.js';
 import { ctxOfFile } from './ctx.js';
 import { getObj } from './objects.js';
+import { hwInfoBuffer, hwInfoStruct } from './hwInfo.js';
 import { addHwptToIoas, allocHwpt, deviceDirtyCapable } from './hwpt.js';
 import { hwReadDirty, hwSetDirtyTracking } from './hwsync.js';
 import { plat } from './peek.js';
@@ -79,15 +80,19 @@ export const hwHandlers = {
     const idev = getObj(ctx as unknown as Ctx, f.dev_id, 'device');
     if (typeof idev === 'string') return fail('ENOENT', idev);
     const dev = d.devices[idev.dev]!;
-    const fmt = plat(d).units.find((u) => u.name === dev.unit)!.format;
-    const info = HW_INFO[fmt]!;
+    const unit = plat(d).units.find((u) => u.name === dev.unit)!;
+    const info = HW_INFO[unit.format]!;
     if ((f.flags & 1) && f.in_data_type !== info.type)
       return fail('EOPNOTSUPP', `the driver reports info type ${info.type}, not ${f.in_data_type}`);
+    const dirty = deviceDirtyCapable(d, dev);
+    // The kernel copies min(data_len, its length) bytes and zero-fills the rest of the buffer.
+    const data = hwInfoBuffer(hwInfoStruct(unit, dev.flags, dirty), f.data_len);
     return ok({
+      ...(f.data_len > 0 ? { data } : {}),
       data_len: info.len,
       out_data_type: info.type,
       out_max_pasid_log2: dev.flags.includes('PASID') ? 20 : 0,
-      out_capabilities: deviceDirtyCapable(d, dev) ? 1n : 0n,
+      out_capabilities: dirty ? 1n : 0n,
     });
   },
 

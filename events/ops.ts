@@ -142,7 +142,7 @@ export const OPS = {
   IOMMU_GET_HW_INFO: iommufd(0x8a, 40, 32, 'query the IOMMU behind a device', {
     fd: s32, flags: flags32({ INPUT_TYPE: 1 }), dev_id: u32, data_len: u32, data_uptr: u64, in_data_type: u32,
     __reserved: u32,
-  }, ['data_len', 'out_data_type', 'out_max_pasid_log2', 'out_capabilities']),
+  }, ['data_len', 'out_data_type', 'out_max_pasid_log2', 'out_capabilities', 'data']),
   IOMMU_HWPT_SET_DIRTY_TRACKING: iommufd(0x8b, 16, 16, 'enable or disable dirty tracking', {
     fd: s32, flags: flags32({ ENABLE: 1 }), hwpt_id: u32, __reserved: u32,
   }),
