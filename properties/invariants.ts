@@ -175,7 +175,7 @@ function framesIn(w: World, pa: bigint, end: bigint): { frames: FrameExtent[]; g
  * every step that puts it in scope. Callers only read the array.
  */
 const RUNS = new WeakMap<object, readonly PtRun[]>();
-function runsOf(w: World, domain: number): readonly PtRun[] | null {
+export function runsOf(w: World, domain: number): readonly PtRun[] | null {
   const d = w.hw.domains.get(domain);
   if (!d) return null;
   if (!d.pt) return [];
@@ -273,6 +273,21 @@ function checkGroups(w: World, s: Scope, out: Out): void {
  * `owner` is 'kernel' for a default domain or a ctx id for an HWPT's domain.
  */
 export function reachableWithinOwner(w: World, domain: number, owner: 'kernel' | number): Violation[] {
+  const d = w.hw.domains.get(domain);
+  if (!d) return [];
+  const c = owner === 'kernel' ? null : w.ctxs[owner];
+  // A pure function of the domain's page table, the frames and the owner's pages
+  // objects (persistent values): remembered per domain until one of them changes.
+  const pt = d.pt ?? null, frames = w.mem.frames, pages = c ? c.pages : null;
+  const m = REACH.get(domain);
+  if (m && m.pt === pt && m.frames === frames && m.pages === pages && m.owner === owner && m.P === w.platform.pageSize) return m.out;
+  const out = reachUncached(w, domain, owner);
+  REACH.set(domain, { pt, frames, pages, owner, P: w.platform.pageSize, out });
+  return out;
+}
+const REACH = new Map<number, { pt: object | null; frames: object; pages: object | null; owner: 'kernel' | number; P: bigint; out: Violation[] }>();
+
+function reachUncached(w: World, domain: number, owner: 'kernel' | number): Violation[] {
   const out: Out = [];
   const runs = runsOf(w, domain);
   if (!runs) return out;
@@ -300,6 +315,11 @@ export function reachableWithinOwner(w: World, domain: number, owner: 'kernel' |
     }
   }
   return out;
+}
+
+/** What checkReach reports whatever the scope: devices whose group is missing. */
+function checkDeviceGroups(w: World, out: Out): void {
+  for (const dev of Object.values(w.devices)) if (!w.groups[dev.group]) v(out, 'reachability', `${dev.name} belongs to missing group ${dev.group}`);
 }
 
 function checkReach(w: World, s: Scope, idx: Map<number, HwptRef>, out: Out): void {
@@ -420,22 +440,35 @@ export function iotlbFresh(w: World, units?: ReadonlySet<string>): Violation[] {
 
 // ---------------------------------------------------------------- (h)
 
-function checkAccounting(w: World, out: Out): void {
+/** Pins per uid (USER-accounted), per pid (MM-accounted) and per pid (all), over every ctx's pages objects. */
+const pinSums = memo((ctxs: World['ctxs']) => {
   const user = new Map<number, number>(), mm = new Map<number, number>(), pin = new Map<number, number>();
   const add = (m: Map<number, number>, k: number, n: number) => m.set(k, (m.get(k) ?? 0) + n);
-  for (const c of Object.values(w.ctxs))
+  for (const c of Object.values(ctxs))
     for (const p of pagesOf(c)) {
       const n = npinned(p);
       if (p.account === 'user') add(user, p.uid, n);
       if (p.account === 'mm') add(mm, p.pid, n);
       add(pin, p.pid, n);
     }
-  const uids = new Set([...Object.keys(w.users).map(Number), ...user.keys()]);
+  return { user, mm, pin };
+});
+type PinSums = ReturnType<typeof pinSums>;
+const userAccounting = memo2((users: World['users'], sums: PinSums): Violation[] => {
+  const out: Out = [];
+  const uids = new Set([...Object.keys(users).map(Number), ...sums.user.keys()]);
   for (const uid of [...uids].sort((a, b) => a - b)) {
-    const have = w.users[uid]?.lockedPages ?? 0;
-    const want = user.get(uid) ?? 0;
+    const have = users[uid]?.lockedPages ?? 0;
+    const want = sums.user.get(uid) ?? 0;
     if (have !== want) v(out, 'accounting-balance', `uid ${uid} is charged ${have} locked pages but its pages objects pin ${want}`);
   }
+  return out;
+});
+
+function checkAccounting(w: World, out: Out): void {
+  const sums = pinSums(w.ctxs);
+  out.push(...userAccounting(w.users, sums));
+  const { mm, pin } = sums;
   for (const p of Object.values(w.procs)) {
     const wl = mm.get(p.pid) ?? 0, wp = pin.get(p.pid) ?? 0;
     if (p.lockedPages !== wl) v(out, 'accounting-balance', `pid ${p.pid} has locked_vm ${p.lockedPages} pages but its MM-accounted pages pin ${wl}`);
@@ -636,19 +669,24 @@ function checkFramePins(w: World, out: Out): void {
 export function checkWorld(w: World, scope: Scope = ALL): Violation[] {
   const out: Out = [];
   const idx = hwptIndex(w);
-  checkGroups(w, scope, out);
-  checkReach(w, scope, idx, out);
-  checkMirrors(w, scope, out);
+  // Each check below looks only at the groups, domains, ctxs or units in scope; when
+  // its sets are empty it would find nothing, so it is not run at all.
+  const groups = scope.all || scope.groups.size > 0, domains = scope.all || scope.domains.size > 0, ctxs = scope.all || scope.ctxs.size > 0;
+  if (groups) checkGroups(w, scope, out);
+  if (groups || domains) checkReach(w, scope, idx, out);
+  else checkDeviceGroups(w, out);
+  if (ctxs || domains) checkMirrors(w, scope, out);
   out.push(...iotlbFresh(w, scope.all ? undefined : scope.units));
   if (scope.accounting) checkAccounting(w, out);
-  for (const c of Object.values(w.ctxs)) {
-    if (!scope.all && !scope.ctxs.has(c.id)) continue;
-    checkCtxGraph(w, c, out);
-    checkPagesPins(w, c, out);
-  }
+  if (ctxs)
+    for (const c of Object.values(w.ctxs)) {
+      if (!scope.all && !scope.ctxs.has(c.id)) continue;
+      checkCtxGraph(w, c, out);
+      checkPagesPins(w, c, out);
+    }
   if (scope.graph) checkGlobalGraph(w, out);
   if (scope.frames) checkFramePins(w, out);
-  checkMappedPinned(w, scope, out);
+  if (domains) checkMappedPinned(w, scope, out);
   return out;
 }
 
