@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { U64_MAX, type Bindings, type OutValue } from '../events/index.js';
 import type { World } from '../core/index.js';
 import { contextOf, domainRuns } from '../hw/index.js';
+import { runsOf } from './invariants.js';
 
 /** One entry to be: the raw trace object (no expect) and which outputs bind which variables. */
 export interface Template {
@@ -72,9 +73,34 @@ const pick = <T>(xs: readonly T[], k: number): T => xs[k % xs.length]!;
 
 // ---------------------------------------------------------------- state readers
 
-function pids(w: World): number[] {
-  const ps = Object.keys(w.procs).map(Number).sort((a, b) => a - b);
+/*
+ * Derived views of the World, memoized by the identity of the parts they read:
+ * Worlds are persistent values, so a view holds for every World sharing those parts,
+ * and a step that leaves (say) the fd tables alone does not rescan them. One slot
+ * suffices (generation reads the current World). Callers only read the results, so
+ * generation is exactly what a fresh scan would give.
+ */
+function memo<K extends object, R>(f: (k: K) => R): (k: K) => R {
+  let k1: K | undefined, r1: R | undefined;
+  return (k) => {
+    if (k !== k1) r1 = f(k), k1 = k;
+    return r1!;
+  };
+}
+function memo2<A extends object, B extends object, R>(f: (a: A, b: B) => R): (a: A, b: B) => R {
+  let a1: A | undefined, b1: B | undefined, r1: R | undefined;
+  return (a, b) => {
+    if (a !== a1 || b !== b1) r1 = f(a, b), a1 = a, b1 = b;
+    return r1!;
+  };
+}
+
+const pidsOf = memo((procs: World['procs']): readonly number[] => {
+  const ps = Object.keys(procs).map(Number).sort((a, b) => a - b);
   return ps.length ? ps : [1];
+});
+function pids(w: World): readonly number[] {
+  return pidsOf(w.procs);
 }
 
 function varOf(s: GenState, kind: SymKind, value: number | bigint): string | number | bigint {
@@ -137,6 +163,15 @@ function pinsOf(w: World, pid: number): boolean {
   return false;
 }
 
+/** The 'addr' symbols (user buffers), cached per symbol list and its length (lists only grow). */
+let lastSyms: { syms: readonly Sym[]; n: number; bufs: Sym[] } | null = null;
+function addrSyms(syms: readonly Sym[]): Sym[] {
+  if (lastSyms && lastSyms.syms === syms && lastSyms.n === syms.length) return lastSyms.bufs;
+  const bufs = syms.filter((y) => y.kind === 'addr');
+  lastSyms = { syms, n: syms.length, bufs };
+  return bufs;
+}
+
 // ---------------------------------------------------------------- generators
 
 type Gen = (s: GenState, c: Choice, wrong: boolean) => Template | null;
@@ -144,22 +179,35 @@ const T = (raw: Record<string, unknown>, binds: Record<string, string> = {}): Te
 
 /** An iommufd of some live process (pid, fd, ctx), or null. */
 function someIommufd(s: GenState, k: number): { pid: number; fd: number; ctx: number } | null {
-  const w = s.world;
-  const all: { pid: number; fd: number; ctx: number }[] = [];
-  for (const pid of pids(w)) for (const x of fdsOf(w, pid, 'iommufd')) all.push({ pid, fd: x.fd, ctx: ctxOfFd(w, pid, x.fd)! });
+  const all = iommufdsOf(s.world.procs, s.world.files);
   return all.length ? pick(all, k) : null;
 }
+const iommufdsOf = memo2((procs: World['procs'], files: World['files']) => {
+  const w = { procs, files } as World;
+  const all: { pid: number; fd: number; ctx: number }[] = [];
+  for (const pid of pidsOf(procs)) for (const x of fdsOf(w, pid, 'iommufd')) all.push({ pid, fd: x.fd, ctx: ctxOfFd(w, pid, x.fd)! });
+  return all;
+});
 
-function someCdev(s: GenState, k: number, bound?: boolean): { pid: number; fd: number; dev: string; ctx: number | null; devId: number | null } | null {
-  const w = s.world;
-  const all: { pid: number; fd: number; dev: string; ctx: number | null; devId: number | null }[] = [];
-  for (const pid of pids(w))
+type CdevFd = { pid: number; fd: number; dev: string; ctx: number | null; devId: number | null };
+/** The cdev fds of live processes: any, unbound, bound. */
+const cdevsOf = memo2((procs: World['procs'], files: World['files']) => {
+  const w = { procs, files } as World;
+  const any: CdevFd[] = [], unbound: CdevFd[] = [], bound: CdevFd[] = [];
+  for (const pid of pidsOf(procs))
     for (const x of fdsOf(w, pid, 'vfio-cdev')) {
       const f = w.files[x.fileId]!;
       if (f.kind !== 'vfio-cdev') continue;
-      if (bound !== undefined && (f.bound !== null) !== bound) continue;
-      all.push({ pid, fd: x.fd, dev: f.dev, ctx: f.bound?.ctx ?? null, devId: f.bound?.devId ?? null });
+      const e = { pid, fd: x.fd, dev: f.dev, ctx: f.bound?.ctx ?? null, devId: f.bound?.devId ?? null };
+      any.push(e);
+      (f.bound !== null ? bound : unbound).push(e);
     }
+  return { any, unbound, bound };
+});
+
+function someCdev(s: GenState, k: number, bound?: boolean): { pid: number; fd: number; dev: string; ctx: number | null; devId: number | null } | null {
+  const c = cdevsOf(s.world.procs, s.world.files);
+  const all = bound === undefined ? c.any : bound ? c.bound : c.unbound;
   return all.length ? pick(all, k) : null;
 }
 
@@ -224,7 +272,7 @@ const gens: Record<string, Gen> = {
     return T({ op: 'mmap', ...pidField(s, pid), length: hex(length), ...extra }, { addr: `$m${s.n}` });
   },
   munmap(s, c) {
-    const bufs = s.syms.filter((y) => y.kind === 'addr');
+    const bufs = addrSyms(s.syms);
     if (!bufs.length) return null;
     const b = pick(bufs, c[1]);
     const addr = s.vars.get(b.name) as bigint | undefined;
@@ -266,7 +314,7 @@ const gens: Record<string, Gen> = {
     const w = s.world;
     const ioas = objsOf(w, f.ctx, 'ioas');
     const ioasId = idOrWrong(s, 'ioas', ioas, c[2], wrong && c[5] % 3 === 0);
-    const bufs = s.syms.filter((y) => y.kind === 'addr');
+    const bufs = addrSyms(s.syms);
     let userVa: unknown = hex(0x7000_0000n);
     let length = PAGE * BigInt(1 + (c[3] % 4));
     if (bufs.length) {
@@ -405,10 +453,10 @@ const gens: Record<string, Gen> = {
     const w = s.world;
     let iova = 0x100000n;
     const ce = contextOf(w.hw, d.unit, d.name);
-    const runs = ce && ce.kind === 'domain' ? domainRuns(w.hw, ce.domain) : [];
-    const areas = allAreas(w);
+    const runs = ce && ce.kind === 'domain' ? runsOf(w, ce.domain) ?? domainRuns(w.hw, ce.domain) : [];
     const r = c[3] % 6;
-    if (runs.length && r < 4) {
+    const areas = runs.length && r < 4 ? null : allAreas(w);
+    if (!areas) {
       const run = pick(runs, c[2]);
       iova = run.iova + (BigInt(c[4]) * 8n) % run.length;
     } else if (areas.length && r < 5) iova = pick(areas, c[2]).start;
@@ -494,12 +542,37 @@ const gens: Record<string, Gen> = {
 type OpKey = keyof typeof gens;
 
 /** Op weights, raised for ops that move the current state forward. */
-function weights(w: World): [OpKey, number][] {
-  const ndev = Object.keys(w.devices).length;
-  const vfio = Object.values(w.devices).filter((d) => d.cdev !== null).length;
-  const nctx = Object.keys(w.ctxs).length;
+const devCounts = memo((devices: World['devices']) => {
+  const ds = Object.values(devices);
+  return { ndev: ds.length, vfio: ds.filter((d) => d.cdev !== null).length };
+});
+const ctxCount = memo((ctxs: World['ctxs']) => Object.keys(ctxs).length);
+const cdevCounts = memo((files: World['files']) => {
   let cdevs = 0, bound = 0;
-  for (const f of Object.values(w.files)) if (f.kind === 'vfio-cdev') (f.bound ? bound++ : cdevs++);
+  for (const f of Object.values(files)) if (f.kind === 'vfio-cdev') (f.bound ? bound++ : cdevs++);
+  return { cdevs, bound };
+});
+const WEIGHTS = new Map<string, { ws: [OpKey, number][]; total: number }>();
+let lastW: { devices: object; ctxs: object; files: object; e: { ws: [OpKey, number][]; total: number } } | null = null;
+
+/** Op weights and their total for a World: a function of a few counts, so each table is built once. */
+function weightsOf(w: World): { ws: [OpKey, number][]; total: number } {
+  if (lastW && lastW.devices === w.devices && lastW.ctxs === w.ctxs && lastW.files === w.files) return lastW.e;
+  const { ndev, vfio } = devCounts(w.devices);
+  const nctx = ctxCount(w.ctxs);
+  const { cdevs, bound } = cdevCounts(w.files);
+  const key = `${ndev},${vfio},${nctx},${cdevs},${bound}`;
+  let e = WEIGHTS.get(key);
+  if (!e) {
+    const ws = weights(ndev, vfio, nctx, cdevs, bound);
+    e = { ws, total: ws.reduce((n, [, x]) => n + x, 0) };
+    WEIGHTS.set(key, e);
+  }
+  lastW = { devices: w.devices, ctxs: w.ctxs, files: w.files, e };
+  return e;
+}
+
+function weights(ndev: number, vfio: number, nctx: number, cdevs: number, bound: number): [OpKey, number][] {
   return [
     ['device_add', ndev < 2 ? 12 : ndev < 4 ? 4 : 1],
     ['device_remove', 1],
@@ -540,8 +613,7 @@ function weights(w: World): [OpKey, number][] {
 
 /** One trace entry from one choice, given the current state. Always returns an entry. */
 export function nextTemplate(s: GenState, c: Choice): Template {
-  const ws = weights(s.world);
-  const total = ws.reduce((n, [, x]) => n + x, 0);
+  const { ws, total } = weightsOf(s.world);
   let k = c[0] % total;
   let i = 0;
   for (; i < ws.length; i++) {

@@ -64,13 +64,51 @@ const v = (out: Out, invariant: InvariantName, message: string) => out.push({ in
 
 type HwptRef = { ctx: number; hwpt: HwptPagingObj };
 
+/**
+ * Memoized derived views. Worlds are persistent values, so a view computed from some
+ * of a World's parts holds for every World sharing those parts (by identity): a step
+ * that leaves `ctxs` alone does not rebuild the HWPT index, and so on. Two slots are
+ * enough for checkAfter, which looks at a step's two Worlds (and the next step's
+ * `prev` is this step's `next`). Callers only read the results.
+ */
+function memo<K extends object, R>(f: (k: K) => R): (k: K) => R {
+  let k1: K | undefined, r1: R | undefined, k2: K | undefined, r2: R | undefined;
+  return (k) => {
+    if (k === k1) return r1!;
+    if (k === k2) return r2!;
+    const r = f(k);
+    k2 = k1, r2 = r1, k1 = k, r1 = r;
+    return r;
+  };
+}
+function memo2<A extends object, B extends object, R>(f: (a: A, b: B) => R): (a: A, b: B) => R {
+  let a1: A | undefined, b1: B | undefined, r1: R | undefined, a2: A | undefined, b2: B | undefined, r2: R | undefined;
+  return (a, b) => {
+    if (a === a1 && b === b1) return r1!;
+    if (a === a2 && b === b2) return r2!;
+    const r = f(a, b);
+    a2 = a1, b2 = b1, r2 = r1, a1 = a, b1 = b, r1 = r;
+    return r;
+  };
+}
+
 /** Which HWPT (of which ctx) owns each hardware domain. */
-function hwptIndex(w: World): Map<number, HwptRef> {
+const hwptIndexOf = memo((ctxs: World['ctxs']): Map<number, HwptRef> => {
   const m = new Map<number, HwptRef>();
-  for (const c of Object.values(w.ctxs))
+  for (const c of Object.values(ctxs))
     for (const o of Object.values(c.objects)) if (o.type === 'hwpt_paging') m.set(o.domain, { ctx: c.id, hwpt: o });
   return m;
-}
+});
+const hwptIndex = (w: World): Map<number, HwptRef> => hwptIndexOf(w.ctxs);
+
+type Domains = World['hw']['domains'];
+type DomainOf = Domains extends { get(k: number): infer D | undefined } ? D : never;
+/** The hardware domains as an array of [id, domain] (one walk of each persistent map). */
+const domainList = memo((ds: Domains): readonly (readonly [number, DomainOf])[] => {
+  const out: [number, DomainOf][] = [];
+  for (const [id, , d] of ds.entries()) out.push([id as number, d]);
+  return out;
+});
 
 function pagesOf(c: Ctx): Pages[] {
   const out: Pages[] = [];
@@ -137,7 +175,7 @@ function framesIn(w: World, pa: bigint, end: bigint): { frames: FrameExtent[]; g
  * every step that puts it in scope. Callers only read the array.
  */
 const RUNS = new WeakMap<object, readonly PtRun[]>();
-function runsOf(w: World, domain: number): readonly PtRun[] | null {
+export function runsOf(w: World, domain: number): readonly PtRun[] | null {
   const d = w.hw.domains.get(domain);
   if (!d) return null;
   if (!d.pt) return [];
@@ -149,26 +187,30 @@ function runsOf(w: World, domain: number): readonly PtRun[] | null {
   return r;
 }
 
+type Bound = { fileId: number; dev: string; ctx: number; devId: number };
+
 /** Every claim on a group: VFIO cdev binds and the selftest's mock devices. */
-function boundFiles(w: World) {
-  const out: { fileId: number; dev: string; ctx: number; devId: number }[] = [];
-  for (const f of Object.values(w.files))
+const boundFilesOf = memo2((files: World['files'], ctxs: World['ctxs']): Bound[] => {
+  const out: Bound[] = [];
+  for (const f of Object.values(files))
     if (f.kind === 'vfio-cdev' && f.bound) out.push({ fileId: f.id, dev: f.dev, ctx: f.bound.ctx, devId: f.bound.devId });
-  for (const c of Object.values(w.ctxs))
+  for (const c of Object.values(ctxs))
     for (const o of Object.values(c.objects))
       if (o.type === 'selftest' && o.idev !== 0) out.push({ fileId: -1, dev: o.dev, ctx: c.id, devId: o.idev });
   return out;
-}
+});
+const boundFiles = (w: World): readonly Bound[] => boundFilesOf(w.files, w.ctxs);
 
-/** What holds a ctx alive besides its own file: bound cdevs and selftest access fds. */
-function ctxHolders(w: World, ctx: number): number {
-  let n = 0;
-  for (const f of Object.values(w.files)) {
-    if (f.kind === 'vfio-cdev' && f.bound && f.bound.ctx === ctx) n++;
-    if (f.kind === 'test-access' && f.ctx === ctx) n++;
+/** Per ctx, what holds it alive besides its own file: bound cdevs and selftest access fds. */
+const ctxHoldersOf = memo((files: World['files']): Map<number, number> => {
+  const m = new Map<number, number>();
+  for (const f of Object.values(files)) {
+    if (f.kind === 'vfio-cdev' && f.bound) m.set(f.bound.ctx, (m.get(f.bound.ctx) ?? 0) + 1);
+    if (f.kind === 'test-access') m.set(f.ctx, (m.get(f.ctx) ?? 0) + 1);
   }
-  return n;
-}
+  return m;
+});
+const ctxHolders = (w: World, ctx: number): number => ctxHoldersOf(w.files).get(ctx) ?? 0;
 
 function describeGroupDomain(g: Group): string {
   const d = g.domain;
@@ -231,6 +273,21 @@ function checkGroups(w: World, s: Scope, out: Out): void {
  * `owner` is 'kernel' for a default domain or a ctx id for an HWPT's domain.
  */
 export function reachableWithinOwner(w: World, domain: number, owner: 'kernel' | number): Violation[] {
+  const d = w.hw.domains.get(domain);
+  if (!d) return [];
+  const c = owner === 'kernel' ? null : w.ctxs[owner];
+  // A pure function of the domain's page table, the frames and the owner's pages
+  // objects (persistent values): remembered per domain until one of them changes.
+  const pt = d.pt ?? null, frames = w.mem.frames, pages = c ? c.pages : null;
+  const m = REACH.get(domain);
+  if (m && m.pt === pt && m.frames === frames && m.pages === pages && m.owner === owner && m.P === w.platform.pageSize) return m.out;
+  const out = reachUncached(w, domain, owner);
+  REACH.set(domain, { pt, frames, pages, owner, P: w.platform.pageSize, out });
+  return out;
+}
+const REACH = new Map<number, { pt: object | null; frames: object; pages: object | null; owner: 'kernel' | number; P: bigint; out: Violation[] }>();
+
+function reachUncached(w: World, domain: number, owner: 'kernel' | number): Violation[] {
   const out: Out = [];
   const runs = runsOf(w, domain);
   if (!runs) return out;
@@ -239,25 +296,30 @@ export function reachableWithinOwner(w: World, domain: number, owner: 'kernel' |
   for (const r of runs) {
     const end = r.pa + r.length;
     const { frames, gap } = framesIn(w, r.pa, end);
-    const at = `domain ${domain} maps IOVA ${rng(r.iova, r.length)} -> PA ${rng(r.pa, r.length)}`;
-    if (gap !== null) v(out, 'reachability', `${at}, which includes free memory at PA ${hex(gap)}`);
+    const at = () => `domain ${domain} maps IOVA ${rng(r.iova, r.length)} -> PA ${rng(r.pa, r.length)}`;
+    if (gap !== null) v(out, 'reachability', `${at()}, which includes free memory at PA ${hex(gap)}`);
     if (owner === 'kernel') {
       const f = frames.find((x) => x.owner.kind !== 'kernel');
-      if (f) v(out, 'reachability', `${at}: a default (DMA-API) domain reaches pid ${f.owner.kind === 'proc' ? f.owner.pid : '?'} memory at PA ${hex(f.pa)}`);
+      if (f) v(out, 'reachability', `${at()}: a default (DMA-API) domain reaches pid ${f.owner.kind === 'proc' ? f.owner.pid : '?'} memory at PA ${hex(f.pa)}`);
     } else {
       if (!c) {
-        v(out, 'reachability', `${at} for ctx ${owner}, which does not exist`);
+        v(out, 'reachability', `${at()} for ctx ${owner}, which does not exist`);
         continue;
       }
       const miss = firstUncovered(pinned, r.pa, end);
       if (miss !== null) {
         const who = w.mem.ownerOf(miss);
         const desc = !who ? 'free memory' : who.owner.kind === 'kernel' ? `a kernel buffer of ${who.owner.dev}` : `memory of pid ${who.owner.pid} at VA ${hex(who.owner.va + who.offset)}`;
-        v(out, 'reachability', `${at}: PA ${hex(miss)} is ${desc}, not pinned by ctx ${owner}`);
+        v(out, 'reachability', `${at()}: PA ${hex(miss)} is ${desc}, not pinned by ctx ${owner}`);
       }
     }
   }
   return out;
+}
+
+/** What checkReach reports whatever the scope: devices whose group is missing. */
+function checkDeviceGroups(w: World, out: Out): void {
+  for (const dev of Object.values(w.devices)) if (!w.groups[dev.group]) v(out, 'reachability', `${dev.name} belongs to missing group ${dev.group}`);
 }
 
 function checkReach(w: World, s: Scope, idx: Map<number, HwptRef>, out: Out): void {
@@ -296,7 +358,7 @@ function checkReach(w: World, s: Scope, idx: Map<number, HwptRef>, out: Out): vo
 }
 
 function checkMappedPinned(w: World, s: Scope, out: Out): void {
-  for (const [id, , d] of w.hw.domains.entries()) {
+  for (const [id, d] of domainList(w.hw.domains)) {
     if (!d.pt) continue;
     if (!s.all && !s.domains.has(id as number)) continue;
     for (const r of runsOf(w, id as number)!) {
@@ -378,22 +440,35 @@ export function iotlbFresh(w: World, units?: ReadonlySet<string>): Violation[] {
 
 // ---------------------------------------------------------------- (h)
 
-function checkAccounting(w: World, out: Out): void {
+/** Pins per uid (USER-accounted), per pid (MM-accounted) and per pid (all), over every ctx's pages objects. */
+const pinSums = memo((ctxs: World['ctxs']) => {
   const user = new Map<number, number>(), mm = new Map<number, number>(), pin = new Map<number, number>();
   const add = (m: Map<number, number>, k: number, n: number) => m.set(k, (m.get(k) ?? 0) + n);
-  for (const c of Object.values(w.ctxs))
+  for (const c of Object.values(ctxs))
     for (const p of pagesOf(c)) {
       const n = npinned(p);
       if (p.account === 'user') add(user, p.uid, n);
       if (p.account === 'mm') add(mm, p.pid, n);
       add(pin, p.pid, n);
     }
-  const uids = new Set([...Object.keys(w.users).map(Number), ...user.keys()]);
+  return { user, mm, pin };
+});
+type PinSums = ReturnType<typeof pinSums>;
+const userAccounting = memo2((users: World['users'], sums: PinSums): Violation[] => {
+  const out: Out = [];
+  const uids = new Set([...Object.keys(users).map(Number), ...sums.user.keys()]);
   for (const uid of [...uids].sort((a, b) => a - b)) {
-    const have = w.users[uid]?.lockedPages ?? 0;
-    const want = user.get(uid) ?? 0;
+    const have = users[uid]?.lockedPages ?? 0;
+    const want = sums.user.get(uid) ?? 0;
     if (have !== want) v(out, 'accounting-balance', `uid ${uid} is charged ${have} locked pages but its pages objects pin ${want}`);
   }
+  return out;
+});
+
+function checkAccounting(w: World, out: Out): void {
+  const sums = pinSums(w.ctxs);
+  out.push(...userAccounting(w.users, sums));
+  const { mm, pin } = sums;
   for (const p of Object.values(w.procs)) {
     const wl = mm.get(p.pid) ?? 0, wp = pin.get(p.pid) ?? 0;
     if (p.lockedPages !== wl) v(out, 'accounting-balance', `pid ${p.pid} has locked_vm ${p.lockedPages} pages but its MM-accounted pages pin ${wl}`);
@@ -477,19 +552,43 @@ function checkCtxGraph(w: World, c: Ctx, out: Out): void {
   }
 }
 
-function checkGlobalGraph(w: World, idx: Map<number, HwptRef>, out: Out): void {
-  const defaults = new Set(Object.values(w.groups).map((g) => g.defaultDomain));
-  for (const [id] of w.hw.domains.entries())
-    if (!defaults.has(id as number) && !idx.has(id as number)) v(out, 'object-refs', `hardware domain ${id} belongs to no group and no HWPT (leaked)`);
-  for (const b of boundFiles(w)) if (!w.ctxs[b.ctx]) v(out, 'object-refs', `cdev file ${b.fileId} (${b.dev}) is bound to missing ctx ${b.ctx}`);
+/*
+ * The global graph checks, each a pure function of a few persistent parts of the
+ * World and memoized by their identity: a step that changes only the fd tables does
+ * not rescan the hardware domains, and so on.
+ */
+const leakedDomains = memo2((ds: Domains, parts: { groups: World['groups']; ctxs: World['ctxs'] }): Violation[] => {
+  const out: Out = [];
+  const idx = hwptIndexOf(parts.ctxs);
+  const defaults = new Set(Object.values(parts.groups).map((g) => g.defaultDomain));
+  for (const [id] of domainList(ds))
+    if (!defaults.has(id) && !idx.has(id)) v(out, 'object-refs', `hardware domain ${id} belongs to no group and no HWPT (leaked)`);
+  return out;
+});
+const boundToMissing = memo2((files: World['files'], ctxs: World['ctxs']): Violation[] => {
+  const out: Out = [];
+  for (const b of boundFilesOf(files, ctxs)) if (!ctxs[b.ctx]) v(out, 'object-refs', `cdev file ${b.fileId} (${b.dev}) is bound to missing ctx ${b.ctx}`);
+  return out;
+});
+const fileRefs = memo2((procs: World['procs'], files: World['files']): Violation[] => {
+  const out: Out = [];
   const refs = new Map<number, number>();
-  for (const p of Object.values(w.procs)) for (const f of Object.values(p.fds)) refs.set(f, (refs.get(f) ?? 0) + 1);
-  for (const f of Object.values(w.files)) {
+  for (const p of Object.values(procs)) for (const f of Object.values(p.fds)) refs.set(f, (refs.get(f) ?? 0) + 1);
+  for (const f of Object.values(files)) {
     const n = refs.get(f.id) ?? 0;
     if (n !== f.refs) v(out, 'object-refs', `open file ${f.id} (${f.kind}) counts ${f.refs} fds but ${n} refer to it`);
   }
-  for (const p of Object.values(w.procs))
-    for (const [fd, f] of Object.entries(p.fds)) if (!w.files[f]) v(out, 'object-refs', `pid ${p.pid} fd ${fd} refers to missing file ${f}`);
+  for (const p of Object.values(procs))
+    for (const [fd, f] of Object.entries(p.fds)) if (!files[f]) v(out, 'object-refs', `pid ${p.pid} fd ${fd} refers to missing file ${f}`);
+  return out;
+});
+/** One key object per (groups, ctxs) pair, so leakedDomains can memoize on it. */
+const groupsCtxs = memo2((groups: World['groups'], ctxs: World['ctxs']) => ({ groups, ctxs }));
+
+function checkGlobalGraph(w: World, out: Out): void {
+  out.push(...leakedDomains(w.hw.domains, groupsCtxs(w.groups, w.ctxs)));
+  out.push(...boundToMissing(w.files, w.ctxs));
+  out.push(...fileRefs(w.procs, w.files));
 }
 
 // ---------------------------------------------------------------- (j)
@@ -497,13 +596,13 @@ function checkGlobalGraph(w: World, idx: Map<number, HwptRef>, out: Out): void {
 function checkPagesPins(w: World, c: Ctx, out: Out): void {
   const P = w.platform.pageSize;
   for (const p of pagesOf(c)) {
-    const at = `ctx ${c.id} pages ${p.id} (pid ${p.pid} VA ${hex(p.va)})`;
+    const at = () => `ctx ${c.id} pages ${p.id} (pid ${p.pid} VA ${hex(p.va)})`;
     let prev = -1;
     for (const r of p.pinned) {
-      if (r.first > r.last || r.first <= prev || r.last >= p.npages) v(out, 'single-pin', `${at}: pinned run [${r.first}, ${r.last}] overlaps another or leaves [0, ${p.npages})`);
+      if (r.first > r.last || r.first <= prev || r.last >= p.npages) v(out, 'single-pin', `${at()}: pinned run [${r.first}, ${r.last}] overlaps another or leaves [0, ${p.npages})`);
       prev = r.last;
       const { frames, gap } = framesIn(w, r.pa, r.pa + BigInt(r.last - r.first + 1) * P);
-      if (gap !== null) v(out, 'single-pin', `${at}: pinned pages [${r.first}, ${r.last}] include freed PA ${hex(gap)}`);
+      if (gap !== null) v(out, 'single-pin', `${at()}: pinned pages [${r.first}, ${r.last}] include freed PA ${hex(gap)}`);
       for (const f of frames) {
         // Compare at the first byte both the run and the (possibly merged) extent cover.
         const at0 = f.pa > r.pa ? f.pa : r.pa;
@@ -511,7 +610,7 @@ function checkPagesPins(w: World, c: Ctx, out: Out): void {
         const ownerVa = f.owner.kind === 'proc' ? f.owner.va + (at0 - f.pa) : -1n;
         const pins = w.mem.pinsAt(at0);
         if (f.owner.kind !== 'proc' || f.owner.pid !== p.pid || ownerVa !== va || pins < 1)
-          v(out, 'single-pin', `${at}: pinned PA ${hex(f.pa)} is ${f.owner.kind === 'proc' ? `pid ${f.owner.pid} VA ${hex(f.owner.va)}` : 'kernel memory'} with ${pins} pins, not its own page at VA ${hex(va)}`);
+          v(out, 'single-pin', `${at()}: pinned PA ${hex(f.pa)} is ${f.owner.kind === 'proc' ? `pid ${f.owner.pid} VA ${hex(f.owner.va)}` : 'kernel memory'} with ${pins} pins, not its own page at VA ${hex(va)}`);
       }
     }
     // Pinned exactly where some user covers.
@@ -528,8 +627,8 @@ function checkPagesPins(w: World, c: Ctx, out: Out): void {
       if (l && r.first === l[1] + 1) l[1] = r.last;
       else runs.push([r.first, r.last]);
     }
-    if (JSON.stringify(merged) !== JSON.stringify(runs))
-      v(out, 'single-pin', `${at}: pinned ${JSON.stringify(runs)} but its users cover ${JSON.stringify(merged)}`);
+    if (merged.length !== runs.length || merged.some((m, i) => m[0] !== runs[i]![0] || m[1] !== runs[i]![1]))
+      v(out, 'single-pin', `${at()}: pinned ${JSON.stringify(runs)} but its users cover ${JSON.stringify(merged)}`);
   }
 }
 
@@ -570,19 +669,24 @@ function checkFramePins(w: World, out: Out): void {
 export function checkWorld(w: World, scope: Scope = ALL): Violation[] {
   const out: Out = [];
   const idx = hwptIndex(w);
-  checkGroups(w, scope, out);
-  checkReach(w, scope, idx, out);
-  checkMirrors(w, scope, out);
+  // Each check below looks only at the groups, domains, ctxs or units in scope; when
+  // its sets are empty it would find nothing, so it is not run at all.
+  const groups = scope.all || scope.groups.size > 0, domains = scope.all || scope.domains.size > 0, ctxs = scope.all || scope.ctxs.size > 0;
+  if (groups) checkGroups(w, scope, out);
+  if (groups || domains) checkReach(w, scope, idx, out);
+  else checkDeviceGroups(w, out);
+  if (ctxs || domains) checkMirrors(w, scope, out);
   out.push(...iotlbFresh(w, scope.all ? undefined : scope.units));
   if (scope.accounting) checkAccounting(w, out);
-  for (const c of Object.values(w.ctxs)) {
-    if (!scope.all && !scope.ctxs.has(c.id)) continue;
-    checkCtxGraph(w, c, out);
-    checkPagesPins(w, c, out);
-  }
-  if (scope.graph) checkGlobalGraph(w, idx, out);
+  if (ctxs)
+    for (const c of Object.values(w.ctxs)) {
+      if (!scope.all && !scope.ctxs.has(c.id)) continue;
+      checkCtxGraph(w, c, out);
+      checkPagesPins(w, c, out);
+    }
+  if (scope.graph) checkGlobalGraph(w, out);
   if (scope.frames) checkFramePins(w, out);
-  checkMappedPinned(w, scope, out);
+  if (domains) checkMappedPinned(w, scope, out);
   return out;
 }
 
@@ -593,13 +697,17 @@ export function checkAll(w: World): Violation[] {
 /** What a step from `prev` to `next` could have broken (found by identity of persistent parts). */
 export function scopeOf(prev: World, next: World): Scope {
   const groups = new Set<number>(), ctxs = new Set<number>(), domains = new Set<number>(), units = new Set<string>();
-  for (const [k, g] of Object.entries(next.groups)) if (prev.groups[Number(k)] !== g) groups.add(g.id);
-  for (const [n, d] of Object.entries(next.devices)) if (prev.devices[n] !== d) groups.add(d.group);
+  if (prev.groups !== next.groups) for (const [k, g] of Object.entries(next.groups)) if (prev.groups[Number(k)] !== g) groups.add(g.id);
+  if (prev.devices !== next.devices) for (const [n, d] of Object.entries(next.devices)) if (prev.devices[n] !== d) groups.add(d.group);
   const filesChanged = prev.files !== next.files;
   if (filesChanged)
     for (const f of Object.values(next.files)) if (f.kind === 'vfio-cdev' && prev.files[f.id] !== f && next.devices[f.dev]) groups.add(next.devices[f.dev]!.group);
-  for (const [k, c] of Object.entries(next.ctxs)) {
-    if (prev.ctxs[Number(k)] === c) continue;
+  // Pages objects (what accounting and the frame pins read) changed in some ctx.
+  let pagesChanged = false;
+  if (prev.ctxs !== next.ctxs) for (const [k, c] of Object.entries(next.ctxs)) {
+    const pc = prev.ctxs[Number(k)];
+    if (pc === c) continue;
+    if (!pc || pc.pages !== c.pages) pagesChanged = true;
     ctxs.add(c.id);
     for (const o of Object.values(c.objects)) {
       if (o.type === 'hwpt_paging') domains.add(o.domain);
@@ -608,11 +716,11 @@ export function scopeOf(prev: World, next: World): Scope {
     for (const ig of Object.values(c.igroups)) groups.add(ig.group);
   }
   if (prev.hw !== next.hw) {
-    for (const [id, , d] of next.hw.domains.entries()) if (prev.hw.domains.get(id as number) !== d) {
+    for (const [id, d] of domainList(next.hw.domains)) if (prev.hw.domains.get(id) !== d) {
       domains.add(id as number);
       units.add(d.unit);
     }
-    for (const [id, , d] of prev.hw.domains.entries()) if (!next.hw.domains.get(id as number)) units.add(d.unit);
+    for (const [id, d] of domainList(prev.hw.domains)) if (!next.hw.domains.get(id)) units.add(d.unit);
     for (const u of next.hw.units) {
       const pu = prev.hw.units.find((x) => x.name === u.name);
       if (pu === u) continue;
@@ -625,11 +733,12 @@ export function scopeOf(prev: World, next: World): Scope {
     if (g) domains.add(g.defaultDomain);
     if (g && g.domain.kind === 'hwpt') domains.add(g.domain.domain);
   }
+  if (!pagesChanged && prev.ctxs !== next.ctxs) for (const k of Object.keys(prev.ctxs)) if (!next.ctxs[Number(k)]) pagesChanged = true;
   const framesChanged = prev.mem.frames !== next.mem.frames || prev.mem.pins !== next.mem.pins;
   return {
     all: false, groups, ctxs, domains, units,
-    accounting: prev.ctxs !== next.ctxs || prev.procs !== next.procs || prev.users !== next.users,
-    frames: framesChanged || prev.ctxs !== next.ctxs,
+    accounting: pagesChanged || prev.procs !== next.procs || prev.users !== next.users,
+    frames: framesChanged || pagesChanged,
     graph: prev.ctxs !== next.ctxs || prev.groups !== next.groups || prev.hw.domains !== next.hw.domains || filesChanged || prev.procs !== next.procs,
   };
 }
