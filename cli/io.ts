@@ -206,8 +206,6 @@ export class StringOut implements Out {
   flush(): void {}
 }
 
-/** An Out that drops everything (bench). */
-export const NULL_OUT: Out = { write() {}, flush() {} };
 
 export interface MemoryIo extends Io {
   readonly stdout: StringOut;

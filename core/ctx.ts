@@ -5,21 +5,15 @@
  * device holds it, which destroys objects leaves first until none is left.
  */
 import { castDraft, type Draft } from 'immer';
-import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
-import type { Ctx, Obj, World } from './world.js';
-import { ioctlPrologue, isOutcome } from './ioctl.js';
+import { fail, isOutcome, ok, type InputOf, type Outcome } from '../events/index.js';
+import type { Obj, World } from './world.js';
+import { iommufdPrologue } from './ioctl.js';
 import { allocId, busyReason, objName } from './objects.js';
 import { destroyHwpt } from './hwpt.js';
 import { emptyIoasData } from './ioasData.js';
 import { destroyIoasData } from './ioasDestroy.js';
 import { destroyStdev } from './selftest.js';
 import { peek } from './peek.js';
-
-export function ctxOfFile(d: Draft<World>, fileId: number): Draft<Ctx> {
-  const f = peek(peek(d).files)[fileId]!;
-  if (f.kind !== 'iommufd') throw new Error(`file ${fileId} is not an iommufd`);
-  return d.ctxs[f.ctx]!;
-}
 
 /** Destroys one object that has no users (the caller checked busyReason). */
 function destroyObject(d: Draft<World>, ctxId: number, id: number): void {
@@ -64,19 +58,17 @@ export function releaseCtx(d: Draft<World>, ctxId: number): void {
 
 export const ctxHandlers = {
   IOMMU_IOAS_ALLOC(d: Draft<World>, i: InputOf<'IOMMU_IOAS_ALLOC'>): Outcome {
-    const t = ioctlPrologue(d, i);
-    if (isOutcome(t)) return t;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     if (i.f.flags !== 0) return fail('EOPNOTSUPP', `flags 0x${i.f.flags.toString(16)} must be 0`);
-    const ctx = ctxOfFile(d, t.fileId);
     const id = allocId(ctx);
     ctx.objects[id] = { type: 'ioas', id, data: castDraft(emptyIoasData()) };
     return ok({ out_ioas_id: id });
   },
 
   IOMMU_DESTROY(d: Draft<World>, i: InputOf<'IOMMU_DESTROY'>): Outcome {
-    const t = ioctlPrologue(d, i);
-    if (isOutcome(t)) return t;
-    const ctx = ctxOfFile(d, t.fileId);
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const o = peek(peek(ctx.objects)[i.f.id]);
     if (!o) return fail('ENOENT', `no object with ID ${i.f.id}`);
     const busy = busyReason(o as Obj);

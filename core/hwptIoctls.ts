@@ -9,10 +9,9 @@
  * ENOENT as a kernel without the driver op would, and the reason says so.
  */
 import type { Draft } from 'immer';
-import { HWPT_ALLOC_FLAGS, HWPT_DATA_TYPES, U64_MAX, fail, ok, type InputOf, type Outcome } from '../events/index.js';
+import { HWPT_ALLOC_FLAGS, HWPT_DATA_TYPES, U64_MAX, fail, isOutcome, ok, type InputOf, type Outcome } from '../events/index.js';
 import type { Ctx, HwptPagingObj, IoasObj, World } from './world.js';
-import { ioctlPrologue, isOutcome } from './ioctl.js';
-import { ctxOfFile } from './ctx.js';
+import { iommufdPrologue } from './ioctl.js';
 import { getObj } from './objects.js';
 import { hwInfoBuffer, hwInfoStruct } from './hwInfo.js';
 import { addHwptToIoas, allocHwpt, deviceDirtyCapable } from './hwpt.js';
@@ -21,12 +20,6 @@ import { plat } from './peek.js';
 
 const KNOWN = HWPT_ALLOC_FLAGS.NEST_PARENT | HWPT_ALLOC_FLAGS.DIRTY_TRACKING | HWPT_ALLOC_FLAGS.FAULT_ID_VALID | HWPT_ALLOC_FLAGS.PASID;
 
-function ctxFor(d: Draft<World>, i: Parameters<typeof ioctlPrologue>[1]): Draft<Ctx> | Outcome {
-  const t = ioctlPrologue(d, i);
-  if (isOutcome(t)) return t;
-  return ctxOfFile(d, t.fileId);
-}
-const isOut = (x: unknown): x is Outcome => !('objects' in (x as object));
 
 /** Per-format GET_HW_INFO facts: the driver's info type and struct length. */
 const HW_INFO: Readonly<Record<string, { type: number; len: number }>> = {
@@ -42,8 +35,8 @@ function hwptPaging(ctx: Draft<Ctx>, id: number): Draft<HwptPagingObj> | string 
 
 export const hwHandlers = {
   IOMMU_HWPT_ALLOC(d: Draft<World>, i: InputOf<'IOMMU_HWPT_ALLOC'>): Outcome {
-    const ctx = ctxFor(d, i as never);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.__reserved !== 0 || f.__reserved2 !== 0) return fail('EOPNOTSUPP', '__reserved fields must be 0');
     if ((f.data_type === HWPT_DATA_TYPES.NONE) !== (f.data_len === 0))
@@ -72,8 +65,8 @@ export const hwHandlers = {
   },
 
   IOMMU_GET_HW_INFO(d: Draft<World>, i: InputOf<'IOMMU_GET_HW_INFO'>): Outcome {
-    const ctx = ctxFor(d, i as never);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.flags & ~1) return fail('EOPNOTSUPP', `unknown flag bits 0x${(f.flags & ~1).toString(16)}`);
     if (f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
@@ -97,8 +90,8 @@ export const hwHandlers = {
   },
 
   IOMMU_HWPT_SET_DIRTY_TRACKING(d: Draft<World>, i: InputOf<'IOMMU_HWPT_SET_DIRTY_TRACKING'>): Outcome {
-    const ctx = ctxFor(d, i as never);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     if (i.f.flags & ~1) return fail('EOPNOTSUPP', `unknown flag bits 0x${(i.f.flags & ~1).toString(16)}`);
     if (i.f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
     const h = hwptPaging(ctx, i.f.hwpt_id);
@@ -109,8 +102,8 @@ export const hwHandlers = {
   },
 
   IOMMU_HWPT_GET_DIRTY_BITMAP(d: Draft<World>, i: InputOf<'IOMMU_HWPT_GET_DIRTY_BITMAP'>): Outcome {
-    const ctx = ctxFor(d, i as never);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.flags & ~1) return fail('EOPNOTSUPP', `unknown flag bits 0x${(f.flags & ~1).toString(16)}`);
     if (f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');

@@ -9,12 +9,11 @@
  * pages and never pins twice.
  */
 import type { Draft } from 'immer';
-import { OPTION_IDS, OPTION_OPS, U64_MAX, VFIO_IOAS_OPS, fail, ok, type InputOf, type OpName, type Outcome } from '../events/index.js';
+import { OPTION_IDS, OPTION_OPS, U64_MAX, VFIO_IOAS_OPS, fail, isOutcome, ok, type InputOf, type Outcome } from '../events/index.js';
 import { allocIova, buildAllowed, checkFixed, fmtRange, planUnmap, type IntervalEntry } from './iopt/index.js';
 import type { Area, IoasData } from './ioasData.js';
 import type { Ctx, IoasObj, World } from './world.js';
-import { ioctlPrologue, isOutcome } from './ioctl.js';
-import { ctxOfFile } from './ctx.js';
+import { iommufdPrologue } from './ioctl.js';
 import { getObj } from './objects.js';
 import { createPages, refPages } from './pages.js';
 import { alignmentFor, fillArea, unfillArea } from './ioasDomains.js';
@@ -27,14 +26,6 @@ const FIXED_IOVA = 1, WRITEABLE = 2, READABLE = 4;
 const MAP_FLAGS = FIXED_IOVA | WRITEABLE | READABLE;
 const hex = (n: bigint) => `0x${n.toString(16)}`;
 
-type IoctlIn<K extends OpName> = InputOf<K>;
-
-function start<K extends OpName>(d: Draft<World>, i: IoctlIn<K>): Draft<Ctx> | Outcome {
-  const t = ioctlPrologue(d, i as never);
-  if (isOutcome(t)) return t;
-  return ctxOfFile(d, t.fileId);
-}
-const isOut = (x: unknown): x is Outcome => typeof (x as Outcome).kind === 'string' && !('objects' in (x as object));
 
 function ioasIn(ctx: Draft<Ctx>, id: number): Draft<IoasObj> | string {
   const o = getObj(ctx as unknown as Ctx, id, 'ioas');
@@ -89,8 +80,8 @@ const protOf = (flags: number) => ((flags & READABLE) ? 1 : 0) | ((flags & WRITE
 
 export const ioasHandlers = {
   IOMMU_IOAS_MAP(d: Draft<World>, i: InputOf<'IOMMU_IOAS_MAP'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.flags & ~MAP_FLAGS) return fail('EOPNOTSUPP', `unknown flag bits 0x${(f.flags & ~MAP_FLAGS).toString(16)}`);
     if (f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
@@ -100,7 +91,7 @@ export const ioasHandlers = {
     if (typeof io === 'string') return fail('ENOENT', io);
     if (f.length === 0n || f.length > U64_MAX - plat(d).pageSize) return fail('EINVAL', `bad length ${hex(f.length)}`);
     const at = place(d, io, (f.flags & FIXED_IOVA) !== 0, f.iova, f.length, f.user_va);
-    if (isOut(at)) return at;
+    if (isOutcome(at)) return at;
     const pages = createPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0);
     refPages(d, ctx.id, pages.id, 1);
     const r = addArea(d, ctx.id, io, at.iova, f.length, { pages: pages.id, pageOffset: pages.pageOffset, prot: protOf(f.flags) });
@@ -109,8 +100,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_IOAS_UNMAP(d: Draft<World>, i: InputOf<'IOMMU_IOAS_UNMAP'>, env: { keepOnError(): void }): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     const io = ioasIn(ctx, f.ioas_id);
     if (typeof io === 'string') return fail('ENOENT', io);
@@ -151,8 +142,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_IOAS_COPY(d: Draft<World>, i: InputOf<'IOMMU_IOAS_COPY'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.flags & ~MAP_FLAGS) return fail('EOPNOTSUPP', `unknown flag bits 0x${(f.flags & ~MAP_FLAGS).toString(16)}`);
     if (f.length >= U64_MAX || f.src_iova >= U64_MAX || f.dst_iova >= U64_MAX) return fail('EOVERFLOW', 'length or an IOVA does not fit in unsigned long');
@@ -180,7 +171,7 @@ export const ioasHandlers = {
     const srcPages = d.ctxs[ctx.id]!.pages.get(first.area.pages)!;
     const addr = srcPages.va + first.area.pageOffset;
     const at = place(d, dst, (f.flags & FIXED_IOVA) !== 0, f.dst_iova, f.length, addr);
-    if (isOut(at)) return at;
+    if (isOutcome(at)) return at;
     for (const p of pieces) {
       const pg = d.ctxs[ctx.id]!.pages.get(p.area.pages)!;
       if ((f.flags & WRITEABLE) && !pg.writable) return fail('EPERM', 'WRITEABLE was requested but the source pages were mapped read-only');
@@ -197,8 +188,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_IOAS_IOVA_RANGES(d: Draft<World>, i: InputOf<'IOMMU_IOAS_IOVA_RANGES'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     if (i.f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
     const io = ioasIn(ctx, i.f.ioas_id);
     if (typeof io === 'string') return fail('ENOENT', io);
@@ -214,8 +205,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_IOAS_ALLOW_IOVAS(d: Draft<World>, i: InputOf<'IOMMU_IOAS_ALLOW_IOVAS'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     if (i.f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
     const io = ioasIn(ctx, i.f.ioas_id);
     if (typeof io === 'string') return fail('ENOENT', io);
@@ -228,8 +219,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_OPTION(d: Draft<World>, i: InputOf<'IOMMU_OPTION'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const f = i.f;
     if (f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
     const set = f.option_op === OPTION_OPS.SET;
@@ -271,8 +262,8 @@ export const ioasHandlers = {
   },
 
   IOMMU_VFIO_IOAS(d: Draft<World>, i: InputOf<'IOMMU_VFIO_IOAS'>): Outcome {
-    const ctx = start(d, i);
-    if (isOut(ctx)) return ctx;
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     if (i.f.__reserved !== 0) return fail('EOPNOTSUPP', '__reserved must be 0');
     switch (i.f.vfio_ioas_op) {
       case VFIO_IOAS_OPS.GET:

@@ -6,8 +6,8 @@
  * kernel struct E2BIG; VFIO: argsz < minsz EINVAL).
  */
 import type { Draft } from 'immer';
-import { OPS, fail, type InputOf, type OpName, type Outcome } from '../events/index.js';
-import type { OpenFile, World } from './world.js';
+import { OPS, fail, isOutcome, type InputOf, type OpName, type Outcome } from '../events/index.js';
+import type { Ctx, OpenFile, World } from './world.js';
 import { peek } from './peek.js';
 
 export type IoctlOp = { [K in OpName]: (typeof OPS)[K] extends { ioctl: object } ? K : never }[OpName];
@@ -60,6 +60,15 @@ export function ioctlPrologue<K extends IoctlOp>(w: Draft<World>, i: InputOf<K>)
   return t;
 }
 
-export function isOutcome(x: FdTarget | Outcome): x is Outcome {
-  return (x as Outcome).kind !== undefined && (x as FdTarget).fileId === undefined;
+/** The iommufd context behind an open /dev/iommu file. */
+export function ctxOfFile(d: Draft<World>, fileId: number): Draft<Ctx> {
+  const f = peek(peek(d).files)[fileId]!;
+  if (f.kind !== 'iommufd') throw new Error(`file ${fileId} is not an iommufd`);
+  return d.ctxs[f.ctx]!;
+}
+
+/** The generic checks of an iommufd ioctl, then the context it acts on. */
+export function iommufdPrologue<K extends IoctlOp>(d: Draft<World>, i: InputOf<K>): Draft<Ctx> | Outcome {
+  const t = ioctlPrologue(d, i);
+  return isOutcome(t) ? t : ctxOfFile(d, t.fileId);
 }

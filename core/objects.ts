@@ -23,7 +23,6 @@ const NAMES: Readonly<Record<ObjType, string>> = {
   selftest: 'SELFTEST',
 };
 export const objName = (o: Obj): string => `${NAMES[o.type]} ${o.id}`;
-export const typeName = (t: ObjType): string => NAMES[t];
 
 export function getObj<T extends ObjType>(ctx: Ctx, id: number, type: T): Extract<Obj, { type: T }> | string {
   const o = ctx.objects[id];

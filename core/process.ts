@@ -13,7 +13,7 @@ import type { Draft } from 'immer';
 import { MMAP_FLAGS, U64_MAX, fail, ok, type InputOf, type Outcome } from '../events/index.js';
 import type { Proc, World } from './world.js';
 import { closeFd, newFile } from './files.js';
-import { ProcMem, cutRange, findVmaHole, slicePages, sliceVma, vmaAt, type PageExtent, type Vma } from './mem.js';
+import { ProcMem, cutRange, findVmaHole, slicePages, sliceVma, type PageExtent, type Vma } from './mem.js';
 import { lookupFd } from './ioctl.js';
 import { emptyPages } from './pages.js';
 
@@ -181,6 +181,3 @@ export const processHandlers = {
   },
 };
 
-export function vmaOf(d: World, pid: number, va: bigint): Vma | null {
-  return vmaAt(d.mem.proc(pid), va);
-}

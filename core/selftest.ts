@@ -27,12 +27,12 @@
  * area + offset): those answer EOPNOTSUPP with a reason.
  */
 import type { Draft } from 'immer';
-import { TEST_OPS, U64_MAX, fail, ok, type DeviceFlag, type InputOf, type Outcome } from '../events/index.js';
+import { TEST_OPS, U64_MAX, fail, isOutcome, ok, type DeviceFlag, type InputOf, type Outcome } from '../events/index.js';
 import { checkReserve, fmtRange } from './iopt/index.js';
 import type { IoasData } from './ioasData.js';
 import type { Ctx, DeviceObj, HwptPagingObj, OpenFile, SelftestObj, World } from './world.js';
-import { ioctlPrologue, isOutcome, lookupFd } from './ioctl.js';
-import { ctxOfFile, releaseCtx } from './ctx.js';
+import { iommufdPrologue, lookupFd } from './ioctl.js';
+import { releaseCtx } from './ctx.js';
 import { allocId } from './objects.js';
 import { addDevice } from './device.js';
 import { claimDmaOwner, releaseDmaOwner } from './ownership.js';
@@ -107,7 +107,6 @@ function accessFile(d: Draft<World>, pid: number, fd: number): AccessFile | Outc
   if (t.file.kind !== 'test-access') return fail('EBADFD', `fd ${fd} is a ${t.file.kind}, not a selftest access fd`);
   return t.file;
 }
-const isOut = (x: unknown): x is Outcome => typeof (x as Outcome).kind === 'string' && (x as { kind: string }).kind !== 'test-access';
 
 /**
  * Resolves [va, va+length) of a process like get_user_pages (faulting pages in), page
@@ -255,7 +254,7 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
 
   [TEST_OPS.ACCESS_REPLACE_IOAS](d, _ctx, i) {
     const f = accessFile(d, i.pid, i.f.id);
-    if (isOut(f)) return f;
+    if (isOutcome(f)) return f;
     const r = accessReplace(d, f.ctx, f.access, i.f.ioas_id);
     return r ? fail(r.errno, r.reason) : ok();
   },
@@ -265,7 +264,7 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
     if (length > MAX_ACCESS_LENGTH) return fail('ENOMEM', 'the selftest refuses lengths above 16 MiB');
     if (flags & ~(ACCESS_WRITE | ACCESS_SYZ)) return fail('EOPNOTSUPP', `unknown flags 0x${(flags & ~(ACCESS_WRITE | ACCESS_SYZ)).toString(16)}`);
     const f = accessFile(d, i.pid, i.f.id);
-    if (isOut(f)) return f;
+    if (isOutcome(f)) return f;
     const acc = accessOf(d, f.ctx, f.access);
     if (!acc.needsPin) return fail('EOPNOTSUPP', `ACCESS ${acc.id} was created without NEEDS_PIN_PAGES`);
     if (flags & ACCESS_SYZ) return fail('EOPNOTSUPP', 'the SYZ iova encoding is not modelled');
@@ -292,7 +291,7 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
     const known = ACCESS_WRITE | ACCESS_SLOW_PATH | ACCESS_SYZ;
     if (flags & ~known) return fail('EOPNOTSUPP', `unknown flags 0x${(flags & ~known).toString(16)}`);
     const f = accessFile(d, i.pid, i.f.id);
-    if (isOut(f)) return f;
+    if (isOutcome(f)) return f;
     const write = (flags & ACCESS_WRITE) !== 0;
     if (write && length > 0n && gup(d, i.pid, uptr, length, false).bad !== null) return fail('EFAULT', `cannot read the ${length}-byte buffer at ${hex(uptr)}`);
     if (flags & ACCESS_SYZ) return fail('EOPNOTSUPP', 'the SYZ iova encoding is not modelled');
@@ -304,7 +303,7 @@ const ops: Readonly<Record<number, (d: Draft<World>, ctx: Draft<Ctx>, i: TestIn)
 
   [TEST_OPS.DESTROY_ACCESS_PAGES](d, _ctx, i) {
     const f = accessFile(d, i.pid, i.f.id);
-    if (isOut(f)) return f;
+    if (isOutcome(f)) return f;
     if (!accessUnpinItem(d, f.ctx, f.access, i.f.access_pages_id)) return fail('ENOENT', `the access holds no item ${i.f.access_pages_id}`);
     return ok();
   },
@@ -376,9 +375,8 @@ export const selftestHandlers = {
     if (!t0) return fail('EBADF', `fd ${i.f.fd} is not open in pid ${i.pid}`);
     if (t0.file.kind === 'iommufd' && !d.platform.selftest)
       return fail('ENOTTY', `platform ${d.platform.name} has no CONFIG_IOMMUFD_TEST: IOMMU_TEST_CMD is an unknown ioctl`);
-    const t = ioctlPrologue(d, i);
-    if (isOutcome(t)) return t;
-    const ctx = ctxOfFile(d, t.fileId);
+    const ctx = iommufdPrologue(d, i);
+    if (isOutcome(ctx)) return ctx;
     const run = ops[i.f.test_op];
     if (!run) return fail('EOPNOTSUPP', `test op ${i.f.test_op} is unknown or not modelled`);
     return run(d, ctx, i);

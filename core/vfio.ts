@@ -8,10 +8,10 @@
  * but bind) is granted only after bind succeeded.
  */
 import { castDraft, type Draft } from 'immer';
-import { fail, ok, type InputOf, type Outcome } from '../events/index.js';
+import { fail, isOutcome, ok, type InputOf, type Outcome } from '../events/index.js';
 import type { OpenFile, World } from './world.js';
 import { peek } from './peek.js';
-import { ioctlPrologue, isOutcome, lookupFd } from './ioctl.js';
+import { ioctlPrologue, lookupFd } from './ioctl.js';
 import { allocId } from './objects.js';
 import { claimDmaOwner, releaseDmaOwner } from './ownership.js';
 import { deviceAttach, deviceDetach, deviceReplace } from './attach.js';

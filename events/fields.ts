@@ -33,7 +33,6 @@ export interface IovaRange {
 }
 
 const int = <T>(bits: 8 | 16 | 32 | 64, signed: boolean): Field<T> => ({ kind: { k: 'int', bits, signed } });
-export const u8: Field<number> = int(8, false);
 export const u16: Field<number> = int(16, false);
 export const u32: Field<number> = int(32, false);
 export const s32: Field<number> = int(32, true);

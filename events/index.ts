@@ -13,7 +13,7 @@ export {
 } from './ops.js';
 export type { OpName, OpSchema, FieldsOf, FdKind, IoctlInfo, DeviceFlag } from './ops.js';
 export type { Entry, Expect, Input, InputOf, TraceHeader, Raw, IoctlArgs } from './entry.js';
-export { ok, fail, fault, pending, printOut, describeOutcome } from './outcome.js';
+export { ok, fail, fault, pending, printOut, describeOutcome, isOutcome } from './outcome.js';
 export type { Outcome, Out, OutValue, OutScalar, OutRecord, FaultKind } from './outcome.js';
 export {
   SUPPORTED_VERSIONS, FAULT_KINDS, traceError, isTraceError, isSkippable, parseHeaderLine, parseEntryLine, parseEntry,

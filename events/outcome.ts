@@ -20,6 +20,13 @@ export type Outcome =
 
 const NO_OUT: Out = Object.freeze({});
 
+const KINDS: ReadonlySet<unknown> = new Set(['ok', 'errno', 'pending', 'fault']);
+
+/** Tells an Outcome from the other values handlers return on success (files, objects...). */
+export function isOutcome(x: unknown): x is Outcome {
+  return typeof x === 'object' && x !== null && KINDS.has((x as { kind?: unknown }).kind);
+}
+
 export function ok(out: Out = NO_OUT, reason?: string): Outcome {
   return reason === undefined ? { kind: 'ok', out } : { kind: 'ok', out, reason };
 }

@@ -88,11 +88,6 @@ export const FORMATS: Readonly<Record<FormatName, PtFormat>> = Object.freeze({
   mock: MOCK,
 });
 
-/** Leaf size at a depth, in granules. */
-export function spanGranules(f: PtFormat, depth: number): number {
-  return f.spans[depth]!;
-}
-
 /** Leaf size at a depth, in bytes. */
 export function spanBytes(f: PtFormat, depth: number): bigint {
   return 1n << BigInt(f.granuleShift + ENTRY_BITS * (f.levels - 1 - depth));
