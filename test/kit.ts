@@ -1,10 +1,15 @@
 /*
- * kit.ts: a tiny in-memory trace runner for unit tests. A test writes entries as
- * trace-format objects with `expect`, and `runTrace` reports every divergence, so a
- * rule under test reads the way a trace fixture reads.
+ * kit.ts: helpers for tests. `runTrace` runs entries written as trace-format objects
+ * with `expect` and reports every divergence, so a rule under test reads the way a
+ * fixture reads; `fixtureFiles`, `readLines` and `genLines` give whole traces, which
+ * tests replay with the CLI's own `replayLines` (cli/replay.ts).
  */
 import { describeOutcome, expectOf, isTraceError, matchExpect, parseEntry, resolveEntry, type Bindings, type Outcome } from '../events/index.js';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initialWorld, resolvePlatform, step, type World } from '../core/index.js';
+import { generate } from '../cli/gen/index.js';
 
 export interface Run {
   readonly world: World;
@@ -48,3 +53,26 @@ export const T = {
   bind: (dfd: string, ifd: string, v: string, pid = 1) => ({ op: 'VFIO_DEVICE_BIND_IOMMUFD', pid, fd: dfd, iommufd: ifd, expect: { ok: true, out_devid: v } }),
   attach: (dfd: string, pt: string, v: string, pid = 1) => ({ op: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', pid, fd: dfd, pt_id: pt, expect: { ok: true, pt_id: v } }),
 };
+
+/** Every fixture trace, split into the good ones and the ones in fixtures/bad/ (pending/ excluded). */
+export function fixtureFiles(): { root: string; good: string[]; bad: string[] } {
+  const root = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).sort().flatMap((name) => {
+      const p = join(dir, name);
+      return statSync(p).isDirectory() ? walk(p) : name.endsWith('.jsonl') ? [p] : [];
+    });
+  const all = walk(root).filter((p) => !p.includes('/pending/'));
+  return { root, good: all.filter((p) => !p.includes('/bad/')), bad: all.filter((p) => p.includes('/bad/')) };
+}
+
+export function readLines(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n');
+}
+
+/** A generated trace's lines (gen WORKLOAD on x86-vtd). */
+export function genLines(workload: string, entries: number, seed: number): string[] {
+  const lines: string[] = [];
+  generate(workload, { entries, seed, platform: 'x86-vtd' }, (l) => lines.push(l));
+  return lines;
+}

@@ -5,62 +5,37 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { isSkippable, isTraceError, matchExpect, parseEntryLine, parseHeaderLine, resolveEntry, type Bindings } from '../events/index.js';
-import { initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
-import { generate } from '../cli/gen/index.js';
-
-function worldsOf(lines: readonly string[], hashes: string[]): World[] {
-  const out: World[] = [];
-  const vars: Bindings = new Map();
-  let w: World | null = null;
-  lines.forEach((l, i) => {
-    if (isSkippable(l)) return;
-    if (!w) {
-      const h = parseHeaderLine(l, i + 1);
-      if (isTraceError(h)) throw new Error(h.message);
-      const p = resolvePlatform(h.platform);
-      if (!p.ok) throw new Error(p.message);
-      w = initialWorld(p.platform);
-      out.push(w);
-      hashes.push(stateHash(w));
-      return;
-    }
-    const e = parseEntryLine(l, i + 1);
-    if (isTraceError(e)) throw new Error(e.message);
-    const input = resolveEntry(e, vars);
-    if (isTraceError(input)) throw new Error(input.message);
-    const r = step(w, input);
-    if (e.expect) matchExpect(e.expect, r.outcome, vars);
-    w = r.world;
-    out.push(w);
-    hashes.push(stateHash(w));
-  });
-  return out;
-}
+import { stateHash, type World } from '../core/index.js';
+import { replayLines } from '../cli/replay.js';
+import { fixtureFiles, genLines, readLines } from './kit.js';
 
 function checkTrace(name: string, lines: readonly string[]) {
   // Hash each World as it is made, then all of them again after the whole replay.
+  const worlds: World[] = [];
   const early: string[] = [];
-  const worlds = worldsOf(lines, early);
+  const r = replayLines(name, lines, {
+    onEntry: (ev) => {
+      worlds.push(ev.world);
+      early.push(stateHash(ev.world));
+    },
+  });
+  assert.is(r.error, null, name);
   assert.ok(new Set(early).size > worlds.length / 3, `${name}: states change`);
   assert.equal(worlds.map((w) => stateHash(w)), early, name);
 }
 
-const fixture = (p: string) => readFileSync(fileURLToPath(new URL(`../../fixtures/${p}`, import.meta.url)), 'utf8').split('\n');
-
 test('every World of a replay is unchanged by the steps after it (story, isolation, selftest)', () => {
-  for (const p of ['story/001-passthrough-story.jsonl', 'isolation/001-two-vms-same-iova.jsonl', 'isolation/002-group-lifecycle.jsonl', 'selftest/040-dirty-tracking-get-dirty-bitmap-640k.jsonl'])
-    checkTrace(p, fixture(p));
+  const { good } = fixtureFiles();
+  const picks = ['story/001-passthrough-story.jsonl', 'isolation/001-two-vms-same-iova.jsonl', 'isolation/002-group-lifecycle.jsonl', 'selftest/040-dirty-tracking-get-dirty-bitmap-640k.jsonl'];
+  for (const pick of picks) {
+    const p = good.find((x) => x.endsWith(pick));
+    assert.ok(p, pick);
+    checkTrace(pick, readLines(p!));
+  }
 });
 
 test('every World of generated basic and vm-churn traces is unchanged by later steps', () => {
-  for (const wl of ['basic', 'vm-churn']) {
-    const lines: string[] = [];
-    generate(wl, { entries: 600, seed: 3, platform: 'x86-vtd' }, (l) => lines.push(l));
-    checkTrace(wl, lines);
-  }
+  for (const wl of ['basic', 'vm-churn']) checkTrace(wl, genLines(wl, 600, 3));
 });
 
 test.run();
