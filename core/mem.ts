@@ -73,6 +73,11 @@ export class Memory {
     readonly pins: PinIndex = emptyBig<readonly bigint[]>(),
     /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
     readonly maxPin: bigint = 0n,
+    /**
+     * Frames were ever kept alive by pins after their owner unmapped them (sticky). While
+     * false no frame is orphaned, so an unpin never has frames to free and skips the search.
+     */
+    readonly orphans: boolean = false,
   ) {}
 
   static empty(): Memory {
@@ -80,8 +85,8 @@ export class Memory {
     return new Memory({}, emptyBig<FrameExtent>(), 0x1_0000_0000n);
   }
 
-  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: bigint = this.maxPin): Memory {
-    return new Memory(this.procs, frames, this.nextPa, pins, maxPin);
+  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: bigint = this.maxPin, orphans: boolean = this.orphans): Memory {
+    return new Memory(this.procs, frames, this.nextPa, pins, maxPin, orphans);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -121,7 +126,7 @@ export class Memory {
     const procs = { ...this.procs };
     if (pm) procs[pid] = pm;
     else delete procs[pid];
-    return new Memory(procs, this.frames, this.nextPa, this.pins, this.maxPin);
+    return new Memory(procs, this.frames, this.nextPa, this.pins, this.maxPin, this.orphans);
   }
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
@@ -142,7 +147,7 @@ export class Memory {
     pa += (want - cur + mod) % mod;
     const frames = this.frames.clone();
     frames.set(pa, { pa, length, owner, mapped: true });
-    return { mem: new Memory(this.procs, frames, pa + length, this.pins, this.maxPin), pa };
+    return { mem: new Memory(this.procs, frames, pa + length, this.pins, this.maxPin, this.orphans), pa };
   }
 
   /**
@@ -207,7 +212,9 @@ export class Memory {
 
   /** The owner stopped mapping these frames: free the unpinned ones, keep pinned ones alive. */
   unmapFrames(pa: bigint, length: bigint): Memory {
-    return this.editByPins(pa, length, (f) => ({ ...f, mapped: false }), () => null);
+    const m = this.editByPins(pa, length, (f) => ({ ...f, mapped: false }), () => null);
+    if (m.orphans || this.pinnedIn(pa, pa + length).length === 0) return m;
+    return m.with(m.frames, m.pins, m.maxPin, true);
   }
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
@@ -227,6 +234,7 @@ export class Memory {
     if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${pa.toString(16)}+0x${length.toString(16)}`);
     const pins = lens.length === 1 ? this.pins.without(pa) : this.pins.with(pa, lens.filter((_, j) => j !== at), true);
     const m = this.with(this.frames, pins);
+    if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
     const end = pa + length;
     let orphan = false;
