@@ -23,6 +23,10 @@ import { parseEntryLine } from '../events/index.js';
 import { generate } from '../cli/gen/index.js';
 import { nodeIo } from '../cli/io.js';
 import { replayLines, type FileReport } from '../cli/replay.js';
+import { setFreeze } from '../core/index.js';
+
+// Measure what the CLI runs: Worlds unfrozen (core/freeze.ts).
+setFreeze(false);
 
 const MB = 1024 * 1024;
 

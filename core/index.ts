@@ -9,6 +9,7 @@ import { COPIERS } from './workingCopy.js';
 export const step = makeStep(TABLE, SHALLOW_OPS, COPIERS);
 export type { StepResult } from './step.js';
 export { initialWorld } from './init.js';
+export { setFreeze, freezing } from './freeze.js';
 export { resolvePlatform, BUILTIN_PLATFORMS } from './platform.js';
 export type { Platform, UnitSpec, DeviceSpec, PtFormat } from './platform.js';
 export type { World, Ctx, Obj, Group, Device, Proc, OpenFile } from './world.js';

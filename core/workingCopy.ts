@@ -9,7 +9,8 @@
  *   World -> mem, hw (replaced, never mutated)
  *
  * After the handler, the fresh copies are frozen (shallowly) so that a write this path
- * forgot to copy throws instead of silently mutating an older World (`seal`).
+ * forgot to copy throws instead of silently mutating an older World (`seal`), unless
+ * freezing is off (core/freeze.ts).
  *
  * An op takes this path only when its writes are bounded by the list above; anything
  * else (a missing process, an unknown fd or object, an IOAS with accesses attached
@@ -21,6 +22,7 @@ import type { Ctx, IoasObj, Proc, UserAcct, World } from './world.js';
 import type { Area } from './ioasData.js';
 import type { Pages } from './pages.js';
 import type { IntervalEntry } from './iopt/index.js';
+import { freezing } from './freeze.js';
 
 export interface WorkingCopy {
   /** A copy of the World whose write paths for this op are fresh, mutable objects. */
@@ -57,6 +59,7 @@ function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, u
   for (const uid of uids) if (users[uid]) users[uid] = { ...users[uid]! };
   const world: Mut<World> = { ...w, ctxs, procs, users };
   const seal = () => {
+    if (!freezing()) return;
     for (const o of [ioCopy.data, ioCopy, objects, ctxCopy, ctxs]) Object.freeze(o);
     for (const pid of pids) if (procs[pid]) Object.freeze(procs[pid]);
     // uids: the copied records and any the handler added (charge creates a missing one).

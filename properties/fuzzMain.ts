@@ -10,6 +10,10 @@
  */
 import { BUG_NAMES, isBugName, type BugName } from '../core/bugs.js';
 import { fuzz, type FuzzOptions, type FuzzProgress } from './fuzz.js';
+import { setFreeze } from '../core/index.js';
+
+// Measure what the CLI runs: Worlds unfrozen (core/freeze.ts).
+setFreeze(false);
 
 function usage(msg: string): never {
   process.stderr.write(`${msg}\nusage: fuzzMain [--seed N] [--runs N | --time-ms N] [--platform P] [--out DIR] [--events N] [--bug NAME]... [--no-pid-reuse] [--no-invariants]\nbugs: ${BUG_NAMES.join(', ')}\n`);

@@ -13,6 +13,10 @@ import { checkAfter, checkAll } from './invariants.js';
 import { choicesArb } from './arbitraries.js';
 import { Session, applyTemplate, fuzz, startWorld } from './fuzz.js';
 import { nextTemplate } from './arbitraries.js';
+import { setFreeze } from '../core/index.js';
+
+// Measure what the CLI runs: Worlds unfrozen (core/freeze.ts).
+setFreeze(false);
 
 const traces = Number(process.argv[2] ?? 300);
 const seed = Number(process.argv[3] ?? 1);

@@ -5,6 +5,10 @@
  */
 import { BUG_NAMES } from '../core/bugs.js';
 import { fuzz } from './fuzz.js';
+import { setFreeze } from '../core/index.js';
+
+// Measure what the CLI runs: Worlds unfrozen (core/freeze.ts).
+setFreeze(false);
 
 const rows: string[] = [];
 for (const bug of BUG_NAMES) {

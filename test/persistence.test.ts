@@ -2,14 +2,27 @@
  * persistence.test.ts: old Worlds stay valid. Time travel keeps every state a replay
  * passed through, so no step may change a structure an earlier World can reach. Each
  * World's stateHash is taken when it is made and again after the whole replay: equal.
+ * Each check runs twice: with Worlds frozen (the library default, where a stray write
+ * would throw) and unfrozen (what the CLI runs, where only this test would see it).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { stateHash, type World } from '../core/index.js';
+import { setFreeze, stateHash, type World } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
 import { fixtureFiles, genLines, readLines } from './kit.js';
 
 function checkTrace(name: string, lines: readonly string[]) {
+  for (const frozen of [true, false]) {
+    setFreeze(frozen);
+    try {
+      checkOnce(`${name} (${frozen ? 'frozen' : 'unfrozen'})`, lines);
+    } finally {
+      setFreeze(true);
+    }
+  }
+}
+
+function checkOnce(name: string, lines: readonly string[]) {
   // Hash each World as it is made, then all of them again after the whole replay.
   const worlds: World[] = [];
   const early: string[] = [];
