@@ -92,8 +92,7 @@ export const ioasHandlers = {
     if (f.length === 0n || f.length > U64_MAX - plat(d).pageSize) return fail('EINVAL', `bad length ${hex(f.length)}`);
     const at = place(d, io, (f.flags & FIXED_IOVA) !== 0, f.iova, f.length, f.user_va);
     if (isOutcome(at)) return at;
-    const pages = createPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0);
-    refPages(d, ctx.id, pages.id, 1);
+    const pages = createPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0, 1);
     const r = addArea(d, ctx.id, io, at.iova, f.length, { pages: pages.id, pageOffset: pages.pageOffset, prot: protOf(f.flags) });
     if (r) return r;
     return ok({ iova: at.iova });

@@ -161,7 +161,19 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   const PAGE = pageSize(d);
   const keep: PinnedRun[] = [];
   let freed = 0;
-  let mem = d.mem;
+  let mem = memOf(d);
+  if (users.length === 0) {
+    // The last user: every run goes, whole (the common case: one area per pages object).
+    for (const r of p.pinned) {
+      const n = r.last - r.first + 1;
+      mem = mem.unpinFrames(r.pa, BigInt(n) * PAGE);
+      freed += n;
+    }
+    d.mem = mem;
+    if (charge(d, p, -freed)) throw new Error('uncharge cannot fail');
+    setPages(d, ctxId, { ...p, users, pinned: keep }, id);
+    return;
+  }
   const cover = union(users);
   for (const r of p.pinned) {
     // Split each run into covered pieces (kept) and uncovered pieces (unpinned), by
@@ -215,7 +227,8 @@ export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint): {
   return out;
 }
 
-export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean): { id: number; pageOffset: bigint } {
+/** A new pages object over the user range, referenced by `areas` areas from the start. */
+export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean, areas = 0): { id: number; pageOffset: bigint } {
   const ctx = d.ctxs[ctxId]!;
   const PAGE = pageSize(d);
   const va = (userVa / PAGE) * PAGE;
@@ -224,7 +237,7 @@ export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa:
   const proc = d.procs[pid]!;
   const id = ctx.nextPages++;
   const account = proc.caps.includes('IPC_LOCK') ? 'none' : ctx.accountMode;
-  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas: 0, users: [], pinned: [] }, id);
+  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas, users: [], pinned: [] }, id);
   return { id, pageOffset };
 }
 
