@@ -1,7 +1,8 @@
 /*
  * hash.ts: a deterministic fingerprint of a World, for determinism tests and replay
  * reports: a canonical walk of the control plane plus the persistent collections'
- * contents, folded with FNV-1a (64-bit). Same World, same hash, on any machine.
+ * contents, folded with FNV-1a (64-bit). Same World, same hash, on any machine,
+ * whatever order its records' keys were inserted in.
  */
 import type { World } from './world.js';
 import * as hwc from '../hw/index.js';
@@ -23,7 +24,8 @@ function canon(v: unknown, out: string[]): void {
     canon(Array.from(it.call(v)), out);
   } else if (typeof v === 'object') {
     out.push('{');
-    for (const k of Object.keys(v as object)) {
+    // Sorted: two equal Worlds built by different paths may differ in key order.
+    for (const k of Object.keys(v as object).sort()) {
       out.push(k);
       canon((v as Record<string, unknown>)[k], out);
     }

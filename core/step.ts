@@ -8,7 +8,7 @@
  */
 import { produce, type Draft } from 'immer';
 import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
-import type { World } from './world.js';
+import { shallowWorld, type World } from './world.js';
 import type { Copier } from './workingCopy.js';
 
 export interface StepEnv {
@@ -42,7 +42,7 @@ export function makeStep(
     let keep = false;
     const env: StepEnv = { keepOnError: () => { keep = true; } };
     if (shallow.has(input.op)) {
-      const next = { ...w };
+      const next = shallowWorld(w);
       outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
       return { world: outcome.kind === 'errno' && !keep ? w : next, outcome };
     }

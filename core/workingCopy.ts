@@ -18,7 +18,7 @@
  * null and runs as an immer recipe instead.
  */
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
-import type { Ctx, IoasObj, Obj, Proc, UserAcct, World } from './world.js';
+import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Obj, type Proc, type UserAcct, type World } from './world.js';
 import type { Area } from './ioasData.js';
 import type { Pages } from './pages.js';
 import type { IntervalEntry } from './iopt/index.js';
@@ -33,7 +33,6 @@ export interface WorkingCopy {
 
 export type Copier = (w: World, input: Input) => WorkingCopy | null;
 
-type Mut<T> = { -readonly [K in keyof T]: T[K] };
 
 /** The ctx and IOAS an ioctl on (pid, fd, ioas) would act on, when all of them exist. */
 function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; io: IoasObj } | null {
@@ -48,19 +47,21 @@ function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; 
 }
 
 function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, uids: ReadonlySet<number>): WorkingCopy {
-  // Plain stores after each spread, and sealing in a separate function rather than a
-  // closure over these locals: both keep this path ~10x cheaper in V8 (measured).
+  // Records copied field by field (one hidden class each), plain stores after each
+  // spread, and sealing in a class rather than a closure over these locals: together
+  // ~10x cheaper in V8 than spreads of Worlds made by immer (measured).
   const ioCopy: IoasObj = { ...io, data: { ...io.data } };
   const objects: Record<number, Obj> = { ...ctx.objects };
   objects[io.id] = ioCopy;
-  const ctxCopy: Ctx = { ...ctx, objects };
+  const ctxCopy = shallowCtx(ctx);
+  ctxCopy.objects = objects;
   const ctxs: Record<number, Ctx> = { ...w.ctxs };
   ctxs[ctx.id] = ctxCopy;
   const procs: Record<number, Proc> = { ...w.procs };
-  for (const pid of pids) if (procs[pid]) procs[pid] = { ...procs[pid]! };
+  for (const pid of pids) if (procs[pid]) procs[pid] = shallowProc(procs[pid]!);
   const users: Record<number, UserAcct> = { ...w.users };
   for (const uid of uids) if (users[uid]) users[uid] = { ...users[uid]! };
-  const world: Mut<World> = { ...w };
+  const world = shallowWorld(w);
   world.ctxs = ctxs;
   world.procs = procs;
   world.users = users;

@@ -213,3 +213,36 @@ export interface World {
   /** Deliberate model bugs switched on (core/bugs.ts); absent in every real run. */
   readonly bugs?: readonly string[];
 }
+
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A shallow copy of a World for the non-immer write paths (DMA, the MAP/UNMAP working
+ * copy). Built field by field so every copy has one V8 hidden class: a spread (`{...w}`)
+ * of Worlds made by immer and by these paths turns megamorphic and costs ~1 µs.
+ */
+export function shallowWorld(w: World): Mutable<World> {
+  const c: Mutable<World> = {
+    platform: w.platform, procs: w.procs, files: w.files, nextFile: w.nextFile, ctxs: w.ctxs, nextCtx: w.nextCtx,
+    devices: w.devices, groups: w.groups, cdevs: w.cdevs, users: w.users, procSerial: w.procSerial, maxPid: w.maxPid,
+    mem: w.mem, hw: w.hw,
+  };
+  if (w.bugs !== undefined) c.bugs = w.bugs;
+  return c;
+}
+
+/** A shallow copy of a ctx (one hidden class, as shallowWorld). */
+export function shallowCtx(c: Ctx): Mutable<Ctx> {
+  return {
+    id: c.id, file: c.file, objects: c.objects, accountMode: c.accountMode, vfioIoas: c.vfioIoas, igroups: c.igroups,
+    boundDevices: c.boundDevices, pages: c.pages, nextPages: c.nextPages,
+  };
+}
+
+/** A shallow copy of a process record (one hidden class, as shallowWorld). */
+export function shallowProc(p: Proc): Mutable<Proc> {
+  return {
+    pid: p.pid, serial: p.serial, uid: p.uid, caps: p.caps, memlock: p.memlock, fds: p.fds, alive: p.alive,
+    lockedPages: p.lockedPages, pinnedPages: p.pinnedPages,
+  };
+}
