@@ -61,18 +61,25 @@ const emptyProc = () => new ProcMem(emptyBig<Vma>(), emptyBig<PageExtent>());
 
 /**
  * The pinned PA runs: start PA to the lengths of the runs starting there (sorted, a
- * multiset: two pages objects may pin the same frames).
+ * multiset: two pages objects may pin the same frames). Keys and lengths are numbers
+ * (exact: every PA is below 2^53, see allocFrames): number keys sit unboxed in the
+ * tree's key arrays, where bigint keys cost a pointer chase per comparison.
  */
-export type PinIndex = BTree<bigint, readonly bigint[]>;
+export type PinIndex = BTree<number, readonly number[]>;
+
+const cmpNum = (a: number, b: number): number => a - b;
+const emptyPins = (): PinIndex => new BTree<number, readonly number[]>(undefined, cmpNum);
+/** Frames are never placed at or above 2^53, so PAs and lengths convert exactly. */
+const PA_LIMIT = 1n << 53n;
 
 export class Memory {
   constructor(
     readonly procs: Readonly<Record<number, ProcMem>>,
     readonly frames: BTree<bigint, FrameExtent>,
     readonly nextPa: bigint,
-    readonly pins: PinIndex = emptyBig<readonly bigint[]>(),
+    readonly pins: PinIndex = emptyPins(),
     /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
-    readonly maxPin: bigint = 0n,
+    readonly maxPin: number = 0,
     /**
      * Frames were ever kept alive by pins after their owner unmapped them (sticky). While
      * false no frame is orphaned, so an unpin never has frames to free and skips the search.
@@ -85,16 +92,17 @@ export class Memory {
     return new Memory({}, emptyBig<FrameExtent>(), 0x1_0000_0000n);
   }
 
-  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: bigint = this.maxPin, orphans: boolean = this.orphans): Memory {
+  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: number = this.maxPin, orphans: boolean = this.orphans): Memory {
     return new Memory(this.procs, frames, this.nextPa, pins, maxPin, orphans);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
   pinnedRuns(pa: bigint, end: bigint): [bigint, bigint][] {
     const out: [bigint, bigint][] = [];
-    const lo = pa - this.maxPin + 1n;
-    this.pins.forRange(lo > 0n ? lo : 0n, end, false, (k, lens) => {
-      for (const l of lens) if (k + l > pa) out.push([k, k + l]);
+    const p = Number(pa);
+    const lo = p - this.maxPin + 1;
+    this.pins.forRange(lo > 0 ? lo : 0, Number(end), false, (k, lens) => {
+      for (const l of lens) if (k + l > p) out.push([BigInt(k), BigInt(k + l)]);
     });
     return out;
   }
@@ -145,6 +153,8 @@ export class Memory {
     let pa = this.nextPa;
     const cur = pa % mod;
     pa += (want - cur + mod) % mod;
+    // The simulated machine has 8 PiB of physical memory: PAs stay exact as numbers.
+    if (pa + length > PA_LIMIT) throw new Error(`simulated physical memory (8 PiB) exhausted allocating 0x${length.toString(16)} bytes`);
     const frames = this.frames.clone();
     frames.set(pa, { pa, length, owner, mapped: true });
     return { mem: new Memory(this.procs, frames, pa + length, this.pins, this.maxPin, this.orphans), pa };
@@ -219,9 +229,10 @@ export class Memory {
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    const lens = this.pins.get(pa);
-    const next = lens ? [...lens, length].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) : [length];
-    return this.with(this.frames, this.pins.with(pa, next, true), length > this.maxPin ? length : this.maxPin);
+    const k = Number(pa), l = Number(length);
+    const lens = this.pins.get(k);
+    const next = lens ? [...lens, l].sort(cmpNum) : [l];
+    return this.with(this.frames, this.pins.with(k, next, true), l > this.maxPin ? l : this.maxPin);
   }
 
   /**
@@ -229,10 +240,11 @@ export class Memory {
    * longer pinned are freed.
    */
   unpinFrames(pa: bigint, length: bigint): Memory {
-    const lens = this.pins.get(pa);
-    const at = lens ? lens.indexOf(length) : -1;
+    const k = Number(pa);
+    const lens = this.pins.get(k);
+    const at = lens ? lens.indexOf(Number(length)) : -1;
     if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${pa.toString(16)}+0x${length.toString(16)}`);
-    const pins = lens.length === 1 ? this.pins.without(pa) : this.pins.with(pa, lens.filter((_, j) => j !== at), true);
+    const pins = lens.length === 1 ? this.pins.without(k) : this.pins.with(k, lens.filter((_, j) => j !== at), true);
     const m = this.with(this.frames, pins);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.

@@ -650,9 +650,9 @@ function checkFramePins(w: World, out: Out): void {
   const have = new Map<string, number>();
   for (const [pa, lens] of w.mem.pins.entries())
     for (const l of lens) {
-      const k = key(pa, l);
+      const k = key(BigInt(pa), BigInt(l));
       have.set(k, (have.get(k) ?? 0) + 1);
-      if (l > w.mem.maxPin) v(out, 'single-pin', `pinned run ${k} is longer than the pin index's bound ${hex(w.mem.maxPin)}`);
+      if (l > w.mem.maxPin) v(out, 'single-pin', `pinned run ${k} is longer than the pin index's bound ${hex(BigInt(w.mem.maxPin))}`);
     }
   for (const [k, n] of have) if (want.get(k) !== n) v(out, 'single-pin', `PA run ${k} has ${n} pins but ${want.get(k) ?? 0} pages objects pin it`);
   for (const [k, n] of want) if (!have.has(k)) v(out, 'single-pin', `PA run ${k} has 0 pins but ${n} pages objects pin it`);
