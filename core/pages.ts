@@ -91,9 +91,34 @@ function union(users: readonly PinUser[]): [number, number][] {
   return out;
 }
 
+/**
+ * Pages tables a working copy owns for the length of one step (core/workingCopy.ts):
+ * a clone nobody else can reach yet, so writes go in place (the B+tree copies each
+ * shared node once, at its first write) instead of one path copy per write. The
+ * working copy disowns its table when it seals the step's World.
+ */
+const owned = new WeakSet<PagesTable>();
+
+/** A clone of `t` the caller may write in place until `disownPages`. */
+export function ownPages(t: PagesTable): PagesTable {
+  const c = t.clone();
+  owned.add(c);
+  return c;
+}
+
+export function disownPages(t: PagesTable): void {
+  owned.delete(t);
+}
+
 function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number): void {
   const ctx = d.ctxs[ctxId]!;
-  ctx.pages = p ? (ctx.pages as PagesTable).with(id, p, true) : (ctx.pages as PagesTable).without(id);
+  const t = ctx.pages as PagesTable;
+  if (owned.has(t)) {
+    if (p) t.set(id, p, true);
+    else t.delete(id);
+    return;
+  }
+  ctx.pages = p ? t.with(id, p, true) : t.without(id);
 }
 
 export function getPages(d: Draft<World> | World, ctxId: number, id: number): Pages {

@@ -8,6 +8,7 @@
  *   World -> users -> their users (lockedPages; a missing record is added to the copy)
  *   World -> mem, hw (replaced, never mutated)
  *
+ * The ctx's pages table is a clone the step writes in place (ownPages) until `seal`.
  * After the handler, the fresh copies are frozen (shallowly) so that a write this path
  * forgot to copy throws instead of silently mutating an older World (`seal`), unless
  * freezing is off (core/freeze.ts).
@@ -20,7 +21,7 @@
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
 import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Obj, type Proc, type UserAcct, type World } from './world.js';
 import type { Area } from './ioasData.js';
-import type { Pages } from './pages.js';
+import { disownPages, ownPages, type Pages, type PagesTable } from './pages.js';
 import type { IntervalEntry } from './iopt/index.js';
 import { freezing } from './freeze.js';
 
@@ -55,6 +56,7 @@ function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, u
   objects[io.id] = ioCopy;
   const ctxCopy = shallowCtx(ctx);
   ctxCopy.objects = objects;
+  ctxCopy.pages = ownPages(ctx.pages);
   const ctxs: Record<number, Ctx> = { ...w.ctxs };
   ctxs[ctx.id] = ctxCopy;
   const procs: Record<number, Proc> = { ...w.procs };
@@ -65,7 +67,7 @@ function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: ReadonlySet<number>, u
   world.ctxs = ctxs;
   world.procs = procs;
   world.users = users;
-  return new Copy(world, [ioCopy.data, ioCopy, objects, ctxCopy, ctxs], procs, users, pids, uids);
+  return new Copy(world, [ioCopy.data, ioCopy, objects, ctxCopy, ctxs], ctxCopy.pages, procs, users, pids, uids);
 }
 
 class Copy implements WorkingCopy {
@@ -73,6 +75,8 @@ class Copy implements WorkingCopy {
     readonly world: World,
     /** The fresh objects on the IOAS path, innermost first. */
     private readonly path: readonly object[],
+    /** The ctx's pages table, written in place during the step (core/pages.ts ownPages). */
+    private readonly pages: PagesTable,
     private readonly procs: Record<number, Proc>,
     private readonly users: Record<number, UserAcct>,
     private readonly pids: ReadonlySet<number>,
@@ -80,6 +84,7 @@ class Copy implements WorkingCopy {
   ) {}
 
   seal(): void {
+    disownPages(this.pages);
     if (!freezing()) return;
     for (const o of this.path) Object.freeze(o);
     for (const pid of this.pids) if (this.procs[pid]) Object.freeze(this.procs[pid]);
