@@ -380,7 +380,10 @@ export function touch(
     pm = new ProcMem(pm.vmas, pages);
     m = m.withProc(pid, pm);
   }
-  out.sort((a, b) => (a.va < b.va ? -1 : 1));
+  // Already in VA order unless a hole was filled before an existing extent.
+  let sorted = true;
+  for (let i = 1; i < out.length; i++) if (out[i - 1]!.va > out[i]!.va) sorted = false;
+  if (!sorted) out.sort((a, b) => (a.va < b.va ? -1 : 1));
   // Clip to the requested bytes.
   const clipped = out
     .map((e) => {

@@ -173,7 +173,7 @@ export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: Pin
   }
   const refused = charge(d, p, fresh);
   if (refused) return refused;
-  const pinned = [...p.pinned, ...added].sort((a, b) => a.first - b.first);
+  const pinned = p.pinned.length === 0 ? added : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
   setPages(d, ctxId, { ...p, users: [...p.users, user], pinned }, id);
   return null;
 }
