@@ -10,7 +10,7 @@
 
 import { READ, WRITE } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
-import { PageTable, leafAt } from './pagetable.js';
+import { PageTable, leafAt, leafDepth, leafPfn, leafProt } from './pagetable.js';
 import { markDirty } from './ptiter.js';
 import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, getDomain, getUnit, withUnit } from './state.js';
 
@@ -85,8 +85,9 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
         faulted = { kind: 'not_present', at: cur, reason: `no translation in domain ${did}` };
         break;
       }
-      const span = spans[leaf.depth]!;
-      const r = tlbFill(tlb, did, leaf.depth, page - (page % span), span, leaf.pfn, leaf.prot & (READ | WRITE));
+      const depth = leafDepth(leaf);
+      const span = spans[depth]!;
+      const r = tlbFill(tlb, did, depth, page - (page % span), span, leafPfn(leaf), leafProt(leaf) & (READ | WRITE));
       tlb = r.tlb;
       e = r.entry;
     }
