@@ -7,7 +7,8 @@
 // per-IOTLB sequence number. Invariant: `entries`, `fifo` and `index` hold exactly the
 // same set of entries; size = entries.size <= capacity; all seq numbers of live entries
 // >= head. `index` orders each (domain, depth)'s entries by IOVA (a persistent chunked
-// sorted list per pair, hw/sorted.ts): a range invalidation costs O(log n + hits).
+// sorted list per pair, hw/sorted.ts): a range invalidation costs O(log n + hits), with
+// one range deletion per (domain, depth) and one new Iotlb however many entries go.
 
 import { PMap } from './pmap.js';
 import { SortedMap } from './sorted.js';
@@ -130,21 +131,27 @@ export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans?: readonly numb
   const domain = scope.domain;
   const start = scope.start ?? 0;
   const end = scope.end ?? Infinity;
-  let t = tlb;
-  const hits: TlbEntry[] = [];
-  const collect = (_k: number, e: TlbEntry): void => {
-    if (e.iovaBase + e.span > start) hits.push(e);
-  };
+  let index = tlb.index;
+  let hits: TlbEntry[] | undefined;
   for (let d = 0, mask = tlb.depthMask; mask !== 0; d++, mask >>>= 1) {
     if ((mask & 1) === 0) continue;
-    const tree = tlb.index.get(domain, d);
+    const tree = index.get(domain, d);
     if (tree === undefined) continue;
     // Entries of depth d overlap [start, end) iff iovaBase is in [start - span + 1, end).
     const span = spans ? spans[d]! : tree.entries().next().value![1].span;
-    tree.forRange(start - span + 1, end, collect);
+    hits ??= [];
+    const next = tree.deleteRange(start - span + 1, end, hits);
+    if (next !== tree) index = next.size === 0 ? index.delete(domain, d) : index.set2(domain, d, next);
   }
-  for (const e of hits) t = remove(t, e);
-  return t;
+  if (hits === undefined || hits.length === 0) return tlb;
+  // One pass per map, one new Iotlb for the whole invalidation.
+  let entries = tlb.entries;
+  let fifo = tlb.fifo;
+  for (const e of hits) {
+    entries = entries.delete(e.domain, keyOf(e.iovaBase, e.span, e.depth));
+    fifo = fifo.delete(e.seq);
+  }
+  return new Iotlb(tlb.capacity, entries, fifo, tlb.head, tlb.nextSeq, tlb.depthMask, index);
 }
 
 /** All entries in a stable order: domain, then IOVA, then depth. */

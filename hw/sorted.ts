@@ -99,6 +99,63 @@ export class SortedMap<V> {
     return pos < c.keys.length && c.keys[pos] === k ? c.vals[pos] : undefined;
   }
 
+  /** The map without the keys in [lo, hi) (this map when there are none); pushes their
+   *  values, in key order, onto `removed`. One pass over the chunks that hold them. */
+  deleteRange(lo: number, hi: number, removed: V[]): SortedMap<V> {
+    if (this.size === 0 || !(lo < hi)) return this;
+    const n = this.chunks.length;
+    const c0 = Math.max(0, bound(this.mins, lo, true) - 1);
+    let c1 = c0;
+    while (c1 < n && this.mins[c1]! < hi) c1++;
+    // Chunks [c0, c1) may hold keys in range; rebuild only those.
+    let mins: number[] | undefined;
+    let chunks: Chunk<V>[] | undefined;
+    let size = this.size;
+    let w = c0;
+    for (let ci = c0; ci < c1; ci++) {
+      const c = this.chunks[ci]!;
+      const a = bound(c.keys, lo, false);
+      const b = bound(c.keys, hi, false);
+      if (a !== b && !chunks) {
+        mins = this.mins.slice();
+        chunks = this.chunks.slice();
+      }
+      if (chunks === undefined) {
+        w++;
+        continue;
+      }
+      if (a === b) {
+        chunks[w] = c;
+        mins![w++] = this.mins[ci]!;
+        continue;
+      }
+      for (let i = a; i < b; i++) removed.push(c.vals[i]!);
+      size -= b - a;
+      const len = c.keys.length - (b - a);
+      if (len === 0) continue;
+      const keys = new Array<number>(len);
+      const vals = new Array<V>(len);
+      let j = 0;
+      for (let i = 0; i < a; i++, j++) {
+        keys[j] = c.keys[i]!;
+        vals[j] = c.vals[i]!;
+      }
+      for (let i = b; i < c.keys.length; i++, j++) {
+        keys[j] = c.keys[i]!;
+        vals[j] = c.vals[i]!;
+      }
+      chunks[w] = new Chunk(keys, vals);
+      mins![w++] = keys[0]!;
+    }
+    if (!chunks) return this;
+    if (size === 0) return SortedMap.empty();
+    if (w < c1) {
+      chunks.splice(w, c1 - w);
+      mins!.splice(w, c1 - w);
+    }
+    return new SortedMap(mins!, chunks, size);
+  }
+
   /** Calls f for every entry with lo <= key < hi, in key order. */
   forRange(lo: number, hi: number, f: (k: number, v: V) => void): void {
     if (this.size === 0) return;
