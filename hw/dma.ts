@@ -55,10 +55,10 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   const gs = f.granuleShift;
   const G = 2 ** gs;
   const top = 2 ** f.iovaBits;
-  // Mixed bigint/number comparisons allocate nothing; below top every address is exact.
-  if (iova >= top) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
+  // Bigint-bigint checks (cheap once optimised), then exact numbers below top.
+  if (iova >= f.reach) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
   const a = Number(iova);
-  const beyond = length > top - a;
+  const beyond = iova + length > f.reach;
   const end = beyond ? top : a + Number(length);
   const need = dir === 'write' ? WRITE : READ;
   let domain: Domain | undefined;

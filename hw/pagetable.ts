@@ -390,6 +390,12 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
   let granules = 0;
   let leaves = 0;
   op.nodes--;
+  if (span === 1) {
+    // Granule level: every present slot is a leaf, so `used` is the count.
+    op.leaves[depth]! -= node.used;
+    if (op.c) op.c.leafWrites += node.used;
+    return node.used;
+  }
   for (let c = 0; c < NCHUNKS; c++) {
     const ch = node.chunks[c];
     if (ch === undefined) continue;
