@@ -5,6 +5,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { lcg } from './testutil.js';
 import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes } from './format.js';
 import { PageTable, PtNode, emptyTable, leafDepth, leafPfn, map, unmap, walk } from './pagetable.js';
 import { PtRun, runs } from './ptiter.js';
@@ -14,14 +15,6 @@ interface Iv {
   e: bigint;
   pa: bigint;
   prot: number;
-}
-
-function lcg(seed: number): (n: number) => number {
-  let x = seed >>> 0;
-  return (n) => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return (x >>> 8) % n;
-  };
 }
 
 function refUnmap(ref: Iv[], s: bigint, e: bigint): { ref: Iv[]; unmapped: bigint } {
