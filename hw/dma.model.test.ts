@@ -5,6 +5,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { lcg } from './testutil.js';
 import {
   DmaResult,
   EMPTY_HW,
@@ -28,14 +29,6 @@ import {
 
 const K4 = 0x1000n;
 const M2 = 0x200000n;
-
-function lcg(seed: number): (n: number) => number {
-  let x = seed >>> 0;
-  return (n) => {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    return (x >>> 8) % n;
-  };
-}
 
 /** What a DMA must do if the hardware had no cache: read straight off the runs. */
 function expected(hw: HwState, d: number, iova: bigint, length: bigint, write: boolean): DmaResult {

@@ -10,7 +10,7 @@
 
 import { READ, WRITE } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
-import { PageTable, leafAt } from './pagetable.js';
+import { PageTable, leafAt, leafDepth, leafPfn, leafProt } from './pagetable.js';
 import { markDirty } from './ptiter.js';
 import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, getDomain, getUnit, withUnit } from './state.js';
 
@@ -55,10 +55,10 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   const gs = f.granuleShift;
   const G = 2 ** gs;
   const top = 2 ** f.iovaBits;
-  // Mixed bigint/number comparisons allocate nothing; below top every address is exact.
-  if (iova >= top) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
+  // Bigint-bigint checks (cheap once optimised), then exact numbers below top.
+  if (iova >= f.reach) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
   const a = Number(iova);
-  const beyond = length > top - a;
+  const beyond = iova + length > f.reach;
   const end = beyond ? top : a + Number(length);
   const need = dir === 'write' ? WRITE : READ;
   let domain: Domain | undefined;
@@ -85,8 +85,9 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
         faulted = { kind: 'not_present', at: cur, reason: `no translation in domain ${did}` };
         break;
       }
-      const span = spans[leaf.depth]!;
-      const r = tlbFill(tlb, did, leaf.depth, page - (page % span), span, leaf.pfn, leaf.prot & (READ | WRITE));
+      const depth = leafDepth(leaf);
+      const span = spans[depth]!;
+      const r = tlbFill(tlb, did, depth, page - (page % span), span, leafPfn(leaf), leafProt(leaf) & (READ | WRITE));
       tlb = r.tlb;
       e = r.entry;
     }

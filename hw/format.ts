@@ -32,6 +32,9 @@ export interface PtFormat {
   readonly spans: readonly number[];
   /** Native level number of a depth, as the architecture manuals name it. */
   readonly levelOf: (depth: number) => number;
+  /** Derived, for allocation-free bigint checks: granule size - 1, and 2^iovaBits. */
+  readonly granuleMask: bigint;
+  readonly reach: bigint;
   /** Hardware/driver-imposed aperture, if the format has one narrower than iovaBits. */
   readonly aperture?: { readonly start: bigint; readonly last: bigint };
 }
@@ -59,6 +62,8 @@ function make(
     pageSizes,
     spans: Object.freeze(Array.from({ length: levels }, (_, d) => 2 ** (ENTRY_BITS * (levels - 1 - d)))),
     levelOf,
+    granuleMask: (1n << BigInt(granuleShift)) - 1n,
+    reach: 1n << BigInt(granuleShift + ENTRY_BITS * levels),
     ...(aperture ? { aperture: Object.freeze(aperture) } : {}),
   };
   return Object.freeze(f);

@@ -3,11 +3,16 @@
 // misses, emptied only by explicit invalidation or by eviction when full; it never
 // looks at page tables, so an unmap without invalidation leaves stale entries that a
 // later DMA will hit (intentionally: that is what property tests must catch).
-// Eviction is FIFO by insertion order (oldest fill goes first), deterministic by a
-// per-IOTLB sequence number. Invariant: `entries`, `fifo` and `index` hold exactly the
-// same set of entries; size = entries.size <= capacity; all seq numbers of live entries
-// >= head. `index` orders each (domain, depth)'s entries by IOVA (a persistent chunked
-// sorted list per pair, hw/sorted.ts): a range invalidation costs O(log n + hits).
+// Eviction is FIFO by fill order (oldest live fill goes first), deterministic.
+// Invariants: `entries` and `index` hold exactly the same set of live entries; size =
+// entries.size <= capacity. `queue` holds every live entry exactly once, in fill (seq)
+// order, plus dead ones (invalidated after their fill): invalidation does not touch the
+// queue, eviction skips dead entries at the front (an entry is live iff `entries` maps
+// its key to that very object), and a fill compacts the queue once it exceeds twice the
+// capacity, so it stays O(capacity). `index` orders each (domain, depth)'s entries by
+// IOVA (a persistent chunked sorted list per pair, hw/sorted.ts): a range invalidation
+// costs O(log n + hits), with one range deletion per (domain, depth) and one new Iotlb
+// however many entries go. No array reachable from a published Iotlb is written again.
 
 import { PMap } from './pmap.js';
 import { SortedMap } from './sorted.js';
@@ -29,7 +34,7 @@ export class TlbEntry {
     readonly pfn: number,
     /** READ|WRITE as cached at fill time (DIRTY stripped). */
     readonly prot: number,
-    /** Fill order, for FIFO eviction. */
+    /** Fill order (for debugging: the queue keeps the order itself). */
     readonly seq: number,
   ) {}
 }
@@ -37,12 +42,60 @@ export class TlbEntry {
 /** Composite key: leaf-size page number and depth, < 2^41 for any 48-bit IOVA. */
 const keyOf = (iovaBase: number, span: number, depth: number): number => (iovaBase / span) * 8 + depth;
 
+const QCHUNK = 32;
+
+/** Persistent fill-order queue: chunks of <= QCHUNK entries; the first `first` entries
+ *  of chunks[0] are already consumed. `length` counts the unconsumed ones. */
+export class FillQueue {
+  constructor(
+    readonly chunks: readonly (readonly TlbEntry[])[],
+    readonly first: number,
+    readonly length: number,
+  ) {}
+
+  static readonly EMPTY = new FillQueue([], 0, 0);
+}
+
+function qPush(q: FillQueue, e: TlbEntry): FillQueue {
+  const n = q.chunks.length;
+  const chunks = q.chunks.slice();
+  const last = n > 0 ? q.chunks[n - 1]! : undefined;
+  if (last !== undefined && last.length < QCHUNK) {
+    const c = last.slice();
+    c.push(e);
+    chunks[n - 1] = c;
+  } else chunks.push([e]);
+  return new FillQueue(chunks, q.first, q.length + 1);
+}
+
+const isLive = (entries: PMap<TlbEntry>, e: TlbEntry): boolean => entries.get(e.domain, keyOf(e.iovaBase, e.span, e.depth)) === e;
+
+/** The live entries of q, in order, in full chunks. */
+function qCompact(q: FillQueue, entries: PMap<TlbEntry>): FillQueue {
+  const chunks: TlbEntry[][] = [];
+  let cur: TlbEntry[] = [];
+  let n = 0;
+  for (let ci = 0; ci < q.chunks.length; ci++) {
+    const c = q.chunks[ci]!;
+    for (let i = ci === 0 ? q.first : 0; i < c.length; i++) {
+      if (!isLive(entries, c[i]!)) continue;
+      cur.push(c[i]!);
+      n++;
+      if (cur.length === QCHUNK) {
+        chunks.push(cur);
+        cur = [];
+      }
+    }
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return new FillQueue(chunks, 0, n);
+}
+
 export class Iotlb {
   constructor(
     readonly capacity: number,
     readonly entries: PMap<TlbEntry>,
-    readonly fifo: PMap<TlbEntry>,
-    readonly head: number,
+    readonly queue: FillQueue,
     readonly nextSeq: number,
     /** Depths that may have entries (superset); trims lookup probes. */
     readonly depthMask: number,
@@ -57,7 +110,7 @@ export class Iotlb {
 
 export function emptyIotlb(capacity = DEFAULT_IOTLB_CAPACITY): Iotlb {
   if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`bad IOTLB capacity ${capacity}`);
-  return new Iotlb(capacity, PMap.empty(), PMap.empty(), 0, 0, 0, PMap.empty());
+  return new Iotlb(capacity, PMap.empty(), FillQueue.EMPTY, 0, 0, PMap.empty());
 }
 
 /** Entry translating granule `page` of `domain`, probing each leaf depth. Allocation-free. */
@@ -80,39 +133,41 @@ function unindex(index: PMap<Tree>, e: TlbEntry): PMap<Tree> {
   return tree.size === 0 ? index.delete(e.domain, e.depth) : index.set2(e.domain, e.depth, tree);
 }
 
-function remove(tlb: Iotlb, e: TlbEntry): Iotlb {
-  return new Iotlb(
-    tlb.capacity,
-    tlb.entries.delete(e.domain, keyOf(e.iovaBase, e.span, e.depth)),
-    tlb.fifo.delete(e.seq),
-    tlb.head,
-    tlb.nextSeq,
-    tlb.depthMask,
-    unindex(tlb.index, e),
-  );
-}
-
-/** Caches a leaf translation after a miss, evicting the oldest fill when full. */
+/** Caches a leaf translation after a miss, evicting the oldest live fill when full. */
 export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: number, span: number, pfn: number, prot: number): { tlb: Iotlb; entry: TlbEntry } {
-  let t = tlb;
-  if (t.size >= t.capacity) {
-    let head = t.head;
-    let victim: TlbEntry | undefined;
-    while ((victim = t.fifo.get(head)) === undefined) head++;
-    t = remove(t, victim);
-    t = new Iotlb(t.capacity, t.entries, t.fifo, head + 1, t.nextSeq, t.depthMask, t.index);
+  let entries = tlb.entries;
+  let index = tlb.index;
+  let queue = tlb.queue;
+  if (entries.size >= tlb.capacity) {
+    // Pop from the front up to and including the first live entry (there is one: the
+    // queue holds every live entry), then drop it from entries and index.
+    let ci = 0;
+    let i = queue.first;
+    let popped = 0;
+    let victim: TlbEntry;
+    for (;;) {
+      const c = queue.chunks[ci]!;
+      const e = c[i]!;
+      popped++;
+      if (++i === c.length) {
+        ci++;
+        i = 0;
+      }
+      if (isLive(entries, e)) {
+        victim = e;
+        break;
+      }
+    }
+    queue = new FillQueue(ci === 0 ? queue.chunks : queue.chunks.slice(ci), i, queue.length - popped);
+    entries = entries.delete(victim.domain, keyOf(victim.iovaBase, victim.span, victim.depth));
+    index = unindex(index, victim);
   }
-  const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, t.nextSeq);
-  const next = new Iotlb(
-    t.capacity,
-    t.entries.set2(domain, keyOf(iovaBase, span, depth), entry),
-    t.fifo.set(entry.seq, entry),
-    t.head,
-    t.nextSeq + 1,
-    t.depthMask | (1 << depth),
-    t.index.set2(domain, depth, (t.index.get(domain, depth) ?? SortedMap.empty<TlbEntry>()).set(iovaBase, entry)),
-  );
-  return { tlb: next, entry };
+  const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, tlb.nextSeq);
+  entries = entries.set2(domain, keyOf(iovaBase, span, depth), entry);
+  index = index.set2(domain, depth, (index.get(domain, depth) ?? SortedMap.empty<TlbEntry>()).set(iovaBase, entry));
+  queue = qPush(queue, entry);
+  if (queue.length > 2 * tlb.capacity + QCHUNK) queue = qCompact(queue, entries);
+  return { tlb: new Iotlb(tlb.capacity, entries, queue, tlb.nextSeq + 1, tlb.depthMask | (1 << depth), index), entry };
 }
 
 /** Invalidation scope, in granules. No domain: everything. No range: the whole domain. */
@@ -124,27 +179,29 @@ export interface TlbScope {
 
 export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans?: readonly number[]): Iotlb {
   if (scope.domain === undefined) {
-    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), PMap.empty(), tlb.nextSeq, tlb.nextSeq, 0, PMap.empty());
+    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), FillQueue.EMPTY, tlb.nextSeq, 0, PMap.empty());
   }
   if (tlb.size === 0) return tlb;
   const domain = scope.domain;
   const start = scope.start ?? 0;
   const end = scope.end ?? Infinity;
-  let t = tlb;
-  const hits: TlbEntry[] = [];
-  const collect = (_k: number, e: TlbEntry): void => {
-    if (e.iovaBase + e.span > start) hits.push(e);
-  };
+  let index = tlb.index;
+  let hits: TlbEntry[] | undefined;
   for (let d = 0, mask = tlb.depthMask; mask !== 0; d++, mask >>>= 1) {
     if ((mask & 1) === 0) continue;
-    const tree = tlb.index.get(domain, d);
+    const tree = index.get(domain, d);
     if (tree === undefined) continue;
     // Entries of depth d overlap [start, end) iff iovaBase is in [start - span + 1, end).
     const span = spans ? spans[d]! : tree.entries().next().value![1].span;
-    tree.forRange(start - span + 1, end, collect);
+    hits ??= [];
+    const next = tree.deleteRange(start - span + 1, end, hits);
+    if (next !== tree) index = next.size === 0 ? index.delete(domain, d) : index.set2(domain, d, next);
   }
-  for (const e of hits) t = remove(t, e);
-  return t;
+  if (hits === undefined || hits.length === 0) return tlb;
+  // One new Iotlb for the whole invalidation; the queue keeps the hits as dead entries.
+  let entries = tlb.entries;
+  for (const e of hits) entries = entries.delete(e.domain, keyOf(e.iovaBase, e.span, e.depth));
+  return new Iotlb(tlb.capacity, entries, tlb.queue, tlb.nextSeq, tlb.depthMask, index);
 }
 
 /** All entries in a stable order: domain, then IOVA, then depth. */

@@ -1,30 +1,72 @@
 // Persistent radix page table shared by all formats: 512-entry table pages whose slots
-// hold nothing, a leaf (page / block / superpage), or a lower table page. map / unmap
-// copy each table page they touch exactly once per operation (path copying), so cost
-// follows the number of table entries written, never the number of bytes mapped. A
-// table page keeps its slots in 16 chunks of 32 (absent while empty): a copy shares
+// hold nothing (undefined), a leaf (page / block / superpage) or a lower table page.
+// map / unmap copy each table page they touch exactly once per operation (path copying),
+// so cost follows the number of table entries written, never the number of bytes mapped.
+// A table page keeps its slots in 16 chunks of 32 (absent while empty): a copy shares
 // the chunks it does not write, so a small map copies 16 + 32 pointers per level, not 512.
-// Invariants: nodes reachable from a published PageTable are never written; a leaf's
-// pfn is aligned to its own size; a non-root table page is never empty (unmap frees it);
+// A leaf is not an object but a packed code (see leafCode): a number, or for a pfn of
+// 2^47 and above a bigint with the same layout, so writing a run of leaves allocates
+// nothing per leaf (the codes of small pfns are small integers). A run of whole slots at
+// one level is filled or cleared by one loop per chunk; a table page wholly inside an
+// unmapped range is dropped (counted, never copied).
+// Invariants: nodes and chunks reachable from a published PageTable are never written
+// (an operation writes only chunks it created itself); a leaf's pfn is aligned to its own
+// size and its depth field is the depth of the slot holding it; a leaf code is a number
+// exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, spanBytes } from './format.js';
 
-export class PtLeaf {
-  constructor(
-    /** Physical address of the leaf's first byte, in granules (exact below 2^53). */
-    readonly pfn: number,
-    /** READ | WRITE, plus DIRTY once a tracked DMA write went through it. */
-    readonly prot: number,
-    /** Depth of the slot holding it (0 = root table). */
-    readonly depth: number,
-  ) {}
-}
+/**
+ * A leaf PTE, packed: pfn * 64 + depth * 8 + bits, where bits = READ | WRITE (+ DIRTY
+ * once a tracked DMA write went through it) and depth is the depth of the slot holding
+ * it (0 = root table). A number (exact integer) while pfn < 2^47, else a bigint laid out
+ * the same way. Never use int32 bitwise operators on a whole code: only `& 63` (exact,
+ * ToInt32 keeps the low bits) to read the fields.
+ */
+export type PtLeaf = number | bigint;
 
 export type PtSlot = PtNode | PtLeaf | undefined;
 
+const LEAF_SHIFT = 6;
+const LEAF_MUL = 64;
+const LEAF_MUL_BIG = 64n;
+/** First pfn whose code no longer fits below 2^53. */
+export const SMALL_PFN_END = 2 ** (53 - LEAF_SHIFT);
+
+/** The code of a leaf; pfn is an exact integer (< 2^53), prot <= 7, depth <= 7. */
+export function leafCode(pfn: number, prot: number, depth: number): PtLeaf {
+  return pfn < SMALL_PFN_END ? pfn * LEAF_MUL + depth * 8 + prot : BigInt(pfn) * LEAF_MUL_BIG + BigInt(depth * 8 + prot);
+}
+
+/** Physical address of the leaf's first byte, in granules (exact below 2^53). */
+export function leafPfn(l: PtLeaf): number {
+  return typeof l === 'number' ? (l - (l & 63)) / LEAF_MUL : Number(l >> 6n);
+}
+
+/** READ | WRITE, plus DIRTY if set. */
+export function leafProt(l: PtLeaf): number {
+  return typeof l === 'number' ? l & 7 : Number(l & 7n);
+}
+
+/** Depth of the slot holding the leaf (0 = root table). */
+export function leafDepth(l: PtLeaf): number {
+  return typeof l === 'number' ? (l & 63) >>> 3 : Number((l >> 3n) & 7n);
+}
+
+/** The same leaf with other bits (READ | WRITE | DIRTY). */
+export function leafWithProt(l: PtLeaf, prot: number): PtLeaf {
+  return typeof l === 'number' ? l - (l & 7) + prot : (l & ~7n) | BigInt(prot);
+}
+
+/** A slot's content is a table page (else a leaf code, or undefined: empty). */
+export function isTable(s: PtSlot): s is PtNode {
+  return typeof s === 'object';
+}
+
 const CHUNK_BITS = 5;
 const CHUNK = 1 << CHUNK_BITS;
+const NCHUNKS = ENTRIES / CHUNK;
 type Chunk = readonly PtSlot[];
 
 export class PtNode {
@@ -48,7 +90,18 @@ export class PtNode {
   }
 }
 
-const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = Object.freeze(new Array<Chunk | undefined>(ENTRIES / CHUNK).fill(undefined));
+// Shared by every empty table page, so never written (NodeEdit copies it). Not frozen on
+// purpose: V8 copies a frozen array ~30x slower than a plain one (slice of frozen elements).
+const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = new Array<Chunk | undefined>(NCHUNKS).fill(undefined);
+
+function emptyChunk(): PtSlot[] {
+  return [
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+  ];
+}
 
 /**
  * A copy-on-write edit of one table page, owned by one operation: the chunk index is
@@ -56,20 +109,30 @@ const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = Object.freeze(new Array<Chu
  */
 export class NodeEdit {
   private readonly chunks: (Chunk | undefined)[];
+  /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
   constructor(base: PtNode | undefined) {
     this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
   }
 
+  /** Chunk c, writable (copied or created at the first call). */
+  own(c: number): PtSlot[] {
+    const ch = this.chunks[c] as PtSlot[] | undefined;
+    if (this.owned & (1 << c)) return ch!;
+    const mine = ch ? ch.slice() : emptyChunk();
+    this.chunks[c] = mine;
+    this.owned |= 1 << c;
+    return mine;
+  }
+
+  /** Empties chunk c without copying it. */
+  clear(c: number): void {
+    this.chunks[c] = undefined;
+    this.owned &= ~(1 << c);
+  }
+
   set(i: number, v: PtSlot): void {
-    const c = i >>> CHUNK_BITS;
-    let ch = this.chunks[c] as PtSlot[] | undefined;
-    if (!(this.owned & (1 << c))) {
-      ch = ch ? ch.slice() : new Array<PtSlot>(CHUNK).fill(undefined);
-      this.chunks[c] = ch;
-      this.owned |= 1 << c;
-    }
-    ch![i & (CHUNK - 1)] = v;
+    this.own(i >>> CHUNK_BITS)[i & (CHUNK - 1)] = v;
   }
 
   node(used: number): PtNode {
@@ -111,100 +174,249 @@ export function emptyTable(format: PtFormat, allowedDepths: number): PageTable {
 }
 
 /** Per-operation context: the only mutable thing, owned by one call. */
-interface Op {
-  readonly f: PtFormat;
+class Op {
+  readonly spans: readonly number[];
   readonly allowed: number;
   nodes: number;
   readonly leaves: number[];
-  unmapped: number;
-  readonly c: PtCounters | undefined;
-}
-
-function newOp(pt: PageTable, c: PtCounters | undefined): Op {
-  return { f: pt.format, allowed: pt.allowedDepths, nodes: pt.nodes, leaves: pt.leaves.slice(), unmapped: 0, c };
+  unmapped = 0;
+  constructor(
+    readonly pt: PageTable,
+    readonly c: PtCounters | undefined,
+  ) {
+    this.spans = pt.format.spans;
+    this.allowed = pt.allowedDepths;
+    this.nodes = pt.nodes;
+    this.leaves = pt.leaves.slice();
+  }
 }
 
 function finish(pt: PageTable, op: Op, root: PtNode): PageTable {
   return root === pt.root ? pt : new PageTable(pt.format, pt.allowedDepths, root, op.nodes, op.leaves);
 }
 
-function hex(granules: number, f: PtFormat): string {
-  return '0x' + (BigInt(granules) << BigInt(f.granuleShift)).toString(16);
+function overlap(op: Op, granule: number): Error {
+  const f = op.pt.format;
+  return new Error(`map over existing mapping at iova 0x${(BigInt(granule) << BigInt(f.granuleShift)).toString(16)}`);
 }
 
-/** Maps granules [start, end) of the node's window to pfn.. ; throws on any overlap. */
+/**
+ * Maps granules [start, end) of the node's window (which starts at granule `base`) to
+ * pfn.. ; throws on any overlap. Slots are handled in ascending order: a partial head
+ * slot, a run of whole slots, a partial tail slot. All whole slots share pfn alignment
+ * (their pfns differ by multiples of the span), so either all of them are leaves
+ * (iommu_pgsize(): the largest allowed size that iova, pa and length permit) or all
+ * of them are lower tables.
+ */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, start: number, end: number, pfn: number, prot: number): PtNode {
-  const span = op.f.spans[depth]!;
-  const slots = new NodeEdit(node);
+  const span = op.spans[depth]!;
+  const edit = new NodeEdit(node);
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
-  const leafOk = (op.allowed & (1 << depth)) !== 0;
   let i = Math.floor((start - base) / span);
-  for (let eStart = base + i * span; eStart < end; i++, eStart += span) {
-    const s = Math.max(start, eStart);
-    const e = Math.min(end, eStart + span);
-    const p = pfn + (s - start);
-    const cur = node ? node.slot(i) : undefined;
-    // iommu_pgsize(): the largest allowed size that iova, pa and the remaining length permit.
-    if (leafOk && s === eStart && e === eStart + span && p % span === 0) {
-      if (cur !== undefined) throw new Error(`map over existing mapping at iova ${hex(s, op.f)}`);
-      slots.set(i, new PtLeaf(p, prot, depth));
-      used++;
-      op.leaves[depth]!++;
-      if (op.c) op.c.leafWrites++;
+  let eStart = base + i * span;
+  if (eStart !== start) {
+    // Head: the range starts inside slot i (and may end inside it too).
+    const e = end < eStart + span ? end : eStart + span;
+    used += mapChild(op, node, edit, depth, i, eStart, start, e, pfn, prot);
+    i++;
+    eStart += span;
+  }
+  const full = Math.floor((end - base) / span);
+  if (i < full) {
+    const p = pfn + (eStart - start);
+    if ((op.allowed & (1 << depth)) !== 0 && p % span === 0) {
+      fillLeaves(op, edit, depth, base, i, full, p, prot);
+      used += full - i;
     } else {
-      if (cur instanceof PtLeaf) throw new Error(`map over existing mapping at iova ${hex(s, op.f)}`);
-      if (cur === undefined) used++;
-      slots.set(i, mapIn(op, cur, depth + 1, eStart, s, e, p, prot));
+      for (let k = i; k < full; k++) used += mapChild(op, node, edit, depth, k, base + k * span, base + k * span, base + (k + 1) * span, p + (k - i) * span, prot);
+    }
+    eStart += (full - i) * span;
+    i = full;
+  }
+  // Tail: the range ends inside slot i.
+  if (eStart < end) used += mapChild(op, node, edit, depth, i, eStart, eStart, end, pfn + (eStart - start), prot);
+  return edit.node(used);
+}
+
+/** Maps granules [s, e) (part of slot i, whose window starts at eStart) below slot i;
+ *  returns 1 if the slot was empty. */
+function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, s: number, e: number, p: number, prot: number): number {
+  const cur = node ? node.slot(i) : undefined;
+  if (cur !== undefined && typeof cur !== 'object') throw overlap(op, s);
+  edit.set(i, mapIn(op, cur, depth + 1, eStart, s, e, p, prot));
+  return cur === undefined ? 1 : 0;
+}
+
+/** Writes leaves of `depth` into the (empty) slots [a, b), the first one at pfn p. */
+function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: number, b: number, p: number, prot: number): void {
+  const span = op.spans[depth]!;
+  const n = b - a;
+  if (p + (n - 1) * span < SMALL_PFN_END) {
+    const step = span * LEAF_MUL;
+    let code = p * LEAF_MUL + depth * 8 + prot;
+    for (let k = a; k < b; ) {
+      const ch = edit.own(k >>> CHUNK_BITS);
+      const stop = ((k >>> CHUNK_BITS) + 1) << CHUNK_BITS;
+      const hi = stop < b ? stop : b;
+      for (; k < hi; k++, code += step) {
+        const j = k & (CHUNK - 1);
+        if (ch[j] !== undefined) throw overlap(op, base + k * span);
+        ch[j] = code;
+      }
+    }
+  } else {
+    for (let k = a; k < b; k++) {
+      const ch = edit.own(k >>> CHUNK_BITS);
+      const j = k & (CHUNK - 1);
+      if (ch[j] !== undefined) throw overlap(op, base + k * span);
+      ch[j] = leafCode(p + (k - a) * span, prot, depth);
     }
   }
-  return slots.node(used);
+  op.leaves[depth]! += n;
+  if (op.c) op.c.leafWrites += n;
 }
 
 /** Unmaps granules [start, end); splits leaves straddling the edges; frees emptied tables. */
 function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: number, end: number): PtNode {
-  const span = op.f.spans[depth]!;
-  let slots: NodeEdit | undefined;
+  const span = op.spans[depth]!;
+  let edit: NodeEdit | undefined;
   let used = node.used;
   let i = Math.floor((start - base) / span);
-  for (let eStart = base + i * span; eStart < end; i++, eStart += span) {
+  let eStart = base + i * span;
+  if (eStart !== start) {
     const cur = node.slot(i);
-    if (cur === undefined) continue;
-    const s = Math.max(start, eStart);
-    const e = Math.min(end, eStart + span);
-    let next: PtSlot;
-    if (cur instanceof PtLeaf) {
-      op.leaves[depth]!--;
-      op.unmapped += e - s;
-      if (op.c) op.c.leafWrites++;
-      // A leaf only partly inside is split: its outside parts are mapped again below it,
-      // with the same pa, prot and dirty state, using the largest sizes that fit.
-      let child: PtNode | undefined;
-      if (s > eStart) child = mapIn(op, child, depth + 1, eStart, eStart, s, cur.pfn, cur.prot);
-      if (e < eStart + span) child = mapIn(op, child, depth + 1, eStart, e, eStart + span, cur.pfn + (e - eStart), cur.prot);
-      next = child;
-    } else {
-      const child = unmapIn(op, cur, depth + 1, eStart, s, e);
-      if (child === cur) continue;
-      if (child.used === 0) op.nodes--;
-      next = child.used === 0 ? undefined : child;
+    if (cur !== undefined) {
+      const next = unmapSlot(op, cur, depth, eStart, start, end < eStart + span ? end : eStart + span);
+      if (next !== cur) {
+        edit = new NodeEdit(node);
+        if (op.c) op.c.nodesTouched++;
+        edit.set(i, next);
+        if (next === undefined) used--;
+      }
     }
-    if (!slots) {
-      slots = new NodeEdit(node);
+    i++;
+    eStart += span;
+  }
+  const full = Math.floor((end - base) / span);
+  // Whole slots [i, full): every present slot becomes empty.
+  for (let k = i; k < full; ) {
+    const c = k >>> CHUNK_BITS;
+    const stop = (c + 1) << CHUNK_BITS;
+    const hi = stop < full ? stop : full;
+    const ch = node.chunks[c];
+    if (ch === undefined) {
+      k = hi;
+      continue;
+    }
+    const lo = k;
+    let present = 0;
+    let leaves = 0;
+    for (; k < hi; k++) {
+      const x = ch[k & (CHUNK - 1)];
+      if (x === undefined) continue;
+      present++;
+      if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
+      else leaves++;
+    }
+    if (present === 0) continue;
+    if (leaves !== 0) {
+      op.unmapped += leaves * span;
+      op.leaves[depth]! -= leaves;
+      if (op.c) op.c.leafWrites += leaves;
+    }
+    if (!edit) {
+      edit = new NodeEdit(node);
       if (op.c) op.c.nodesTouched++;
     }
-    slots.set(i, next);
-    if (next === undefined) used--;
+    used -= present;
+    if (lo === c << CHUNK_BITS && hi === stop) edit.clear(c);
+    else {
+      const mine = edit.own(c);
+      for (let j = lo; j < hi; j++) mine[j & (CHUNK - 1)] = undefined;
+    }
   }
-  return slots ? slots.node(used) : node;
+  if (full >= i) {
+    eStart += (full - i) * span;
+    i = full;
+  }
+  if (eStart < end) {
+    const cur = node.slot(i);
+    if (cur !== undefined) {
+      const next = unmapSlot(op, cur, depth, eStart, eStart, end);
+      if (next !== cur) {
+        if (!edit) {
+          edit = new NodeEdit(node);
+          if (op.c) op.c.nodesTouched++;
+        }
+        edit.set(i, next);
+        if (next === undefined) used--;
+      }
+    }
+  }
+  return edit ? edit.node(used) : node;
+}
+
+/** New content of a present slot (window from eStart) after unmapping [s, e) inside it. */
+function unmapSlot(op: Op, cur: PtNode | PtLeaf, depth: number, eStart: number, s: number, e: number): PtSlot {
+  if (typeof cur === 'object') {
+    const child = unmapIn(op, cur, depth + 1, eStart, s, e);
+    if (child === cur) return cur;
+    if (child.used === 0) {
+      op.nodes--;
+      return undefined;
+    }
+    return child;
+  }
+  const span = op.spans[depth]!;
+  op.leaves[depth]!--;
+  op.unmapped += e - s;
+  if (op.c) op.c.leafWrites++;
+  // A leaf only partly inside is split: its outside parts are mapped again below it,
+  // with the same pa, prot and dirty state, using the largest sizes that fit.
+  const pfn = leafPfn(cur);
+  const prot = leafProt(cur);
+  let child: PtNode | undefined;
+  if (s > eStart) child = mapIn(op, child, depth + 1, eStart, eStart, s, pfn, prot);
+  if (e < eStart + span) child = mapIn(op, child, depth + 1, eStart, e, eStart + span, pfn + (e - eStart), prot);
+  return child;
+}
+
+/** Forgets a table page wholly inside an unmapped range: counts its table pages and
+ *  leaves out of op; returns the granules it mapped. Nothing is copied. */
+function dropTable(op: Op, node: PtNode, depth: number): number {
+  const span = op.spans[depth]!;
+  let granules = 0;
+  let leaves = 0;
+  op.nodes--;
+  if (span === 1) {
+    // Granule level: every present slot is a leaf, so `used` is the count.
+    op.leaves[depth]! -= node.used;
+    if (op.c) op.c.leafWrites += node.used;
+    return node.used;
+  }
+  for (let c = 0; c < NCHUNKS; c++) {
+    const ch = node.chunks[c];
+    if (ch === undefined) continue;
+    for (let j = 0; j < CHUNK; j++) {
+      const x = ch[j];
+      if (x === undefined) continue;
+      if (typeof x === 'object') granules += dropTable(op, x, depth + 1);
+      else leaves++;
+    }
+  }
+  op.leaves[depth]! -= leaves;
+  if (op.c) op.c.leafWrites += leaves;
+  return granules + leaves * span;
 }
 
 const U64_END = 1n << 64n;
+const B53 = 1n << 53n;
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
 function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
-  const mask = (1n << BigInt(f.granuleShift)) - 1n;
+  const mask = f.granuleMask;
   if (iova < 0n || length <= 0n || (iova & mask) !== 0n || (length & mask) !== 0n) {
     throw new Error(`range 0x${iova.toString(16)}+0x${length.toString(16)} not ${f.name} granule aligned`);
   }
@@ -212,7 +424,7 @@ function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
 
 export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: number; end: number } {
   checkAligned(f, iova, length);
-  if (iova + length > 1n << BigInt(f.iovaBits)) {
+  if (iova + length > f.reach) {
     throw new Error(`range 0x${iova.toString(16)}+0x${length.toString(16)} beyond ${f.iovaBits}-bit ${f.name} IOVA`);
   }
   const g = BigInt(f.granuleShift);
@@ -221,12 +433,20 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 
 export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
+  // Fast path: the checks as bigint-bigint operations (cheap once optimised) and then
+  // three conversions; anything unusual takes the checks below, which also throw.
+  if (iova >= 0n && length > 0n && pa >= 0n && pa < B53 && ((iova | length | pa) & f.granuleMask) === 0n && iova + length <= f.reach && (prot === 1 || prot === 2 || prot === 3)) {
+    const G = 2 ** f.granuleShift;
+    const a = Number(iova) / G;
+    const op = new Op(pt, c);
+    return finish(pt, op, mapIn(op, pt.root, 0, 0, a, a + Number(length) / G, Number(pa) / G, prot));
+  }
   const { start, end } = toGranules(f, iova, length);
   if ((prot & RW) === 0 || (prot & ~RW) !== 0) throw new Error(`bad prot ${prot}`);
-  if (pa < 0n || (pa & ((1n << BigInt(f.granuleShift)) - 1n)) !== 0n || pa + length > U64_END) {
+  if (pa < 0n || (pa & f.granuleMask) !== 0n || pa + length > U64_END) {
     throw new Error(`pa 0x${pa.toString(16)} not granule aligned or beyond u64`);
   }
-  const op = newOp(pt, c);
+  const op = new Op(pt, c);
   const root = mapIn(op, pt.root, 0, 0, start, end, Number(pa >> BigInt(f.granuleShift)), prot);
   return finish(pt, op, root);
 }
@@ -234,12 +454,19 @@ export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, pro
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  const top = 1n << BigInt(f.iovaBits);
+  if (iova >= 0n && length > 0n && ((iova | length) & f.granuleMask) === 0n && iova + length <= f.reach) {
+    const G = 2 ** f.granuleShift;
+    const a = Number(iova) / G;
+    const op = new Op(pt, c);
+    const root = unmapIn(op, pt.root, 0, 0, a, a + Number(length) / G);
+    return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped * G) };
+  }
+  const top = f.reach;
   checkAligned(f, iova, length);
   if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
   if (iova >= top) return { pt, unmapped: 0n };
   const { start, end } = toGranules(f, iova, iova + length > top ? top - iova : length);
-  const op = newOp(pt, c);
+  const op = new Op(pt, c);
   const root = unmapIn(op, pt.root, 0, 0, start, end);
   return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped) << BigInt(f.granuleShift) };
 }
@@ -248,7 +475,7 @@ export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounter
 export function leafAt(pt: PageTable, page: number): PtLeaf | undefined {
   const spans = pt.format.spans;
   let node: PtSlot = pt.root;
-  for (let d = 0; node instanceof PtNode; d++) {
+  for (let d = 0; typeof node === 'object'; d++) {
     node = node.slot(Math.floor(page / spans[d]!) % ENTRIES);
   }
   return node;
@@ -259,9 +486,10 @@ export function walk(pt: PageTable, iova: bigint): WalkResult | null {
   if (iova < 0n || iova >= 1n << BigInt(f.iovaBits)) return null;
   const g = BigInt(f.granuleShift);
   const leaf = leafAt(pt, Number(iova >> g));
-  if (!leaf) return null;
-  const size = spanBytes(f, leaf.depth);
-  return { pa: (BigInt(leaf.pfn) << g) + (iova & (size - 1n)), prot: leaf.prot, pageSize: size, level: f.levelOf(leaf.depth) };
+  if (leaf === undefined) return null;
+  const depth = leafDepth(leaf);
+  const size = spanBytes(f, depth);
+  return { pa: (BigInt(leafPfn(leaf)) << g) + (iova & (size - 1n)), prot: leafProt(leaf), pageSize: size, level: f.levelOf(depth) };
 }
 
 export interface PtStats {

@@ -5,7 +5,7 @@
 // it actually changes, so a no-op rewrite returns the very same PageTable.
 
 import { DIRTY, ENTRIES, PtFormat, RW } from './format.js';
-import { NodeEdit, PageTable, PtLeaf, PtNode } from './pagetable.js';
+import { NodeEdit, PageTable, PtLeaf, PtNode, leafPfn, leafProt, leafWithProt } from './pagetable.js';
 
 /** A maximal run where IOVA and PA are both contiguous and prot (READ|WRITE) is equal. */
 export interface PtRun {
@@ -26,8 +26,8 @@ function visit(f: PtFormat, node: PtNode, depth: number, base: number, start: nu
     if (cur === undefined) continue;
     const s = Math.max(start, eStart);
     const e = Math.min(end, eStart + span);
-    if (cur instanceof PtLeaf) cb(cur, eStart, s, e);
-    else visit(f, cur, depth + 1, eStart, s, e, cb);
+    if (typeof cur === 'object') visit(f, cur, depth + 1, eStart, s, e, cb);
+    else cb(cur, eStart, s, e);
   }
 }
 
@@ -61,8 +61,8 @@ export function runs(pt: PageTable, first = 0n, last = (1n << 64n) - 1n): PtRun[
     out.push({ iova: BigInt(runStart) << g, pa: BigInt(runPa) << g, length: BigInt(runEnd - runStart) << g, prot: runProt });
   };
   forEachLeaf(pt, first, last, (leaf, leafStart, s, e) => {
-    const pa = leaf.pfn + (s - leafStart);
-    const prot = leaf.prot & RW;
+    const pa = leafPfn(leaf) + (s - leafStart);
+    const prot = leafProt(leaf) & RW;
     if (s === runEnd && pa === runPa + (runEnd - runStart) && prot === runProt) {
       runEnd = e;
       return;
@@ -93,7 +93,7 @@ function rewrite(f: PtFormat, node: PtNode, depth: number, base: number, start: 
   for (let eStart = base + i * span; eStart < end && i < ENTRIES; i++, eStart += span) {
     const cur = node.slot(i);
     if (cur === undefined) continue;
-    const next = cur instanceof PtLeaf ? fn(cur) : rewrite(f, cur, depth + 1, eStart, Math.max(start, eStart), Math.min(end, eStart + span), fn);
+    const next = typeof cur !== 'object' ? fn(cur) : rewrite(f, cur, depth + 1, eStart, Math.max(start, eStart), Math.min(end, eStart + span), fn);
     if (next === cur) continue;
     if (!slots) slots = new NodeEdit(node);
     slots.set(i, next);
@@ -106,8 +106,14 @@ function rewriteRange(pt: PageTable, start: number, end: number, fn: (l: PtLeaf)
   return root === pt.root ? pt : new PageTable(pt.format, pt.allowedDepths, root, pt.nodes, pt.leaves);
 }
 
-const clearDirty = (l: PtLeaf): PtLeaf => (l.prot & DIRTY ? new PtLeaf(l.pfn, l.prot & ~DIRTY, l.depth) : l);
-const setDirty = (l: PtLeaf): PtLeaf => (l.prot & DIRTY ? l : new PtLeaf(l.pfn, l.prot | DIRTY, l.depth));
+const clearDirty = (l: PtLeaf): PtLeaf => {
+  const prot = leafProt(l);
+  return prot & DIRTY ? leafWithProt(l, prot & ~DIRTY) : l;
+};
+const setDirty = (l: PtLeaf): PtLeaf => {
+  const prot = leafProt(l);
+  return prot & DIRTY ? l : leafWithProt(l, prot | DIRTY);
+};
 
 /** Sets DIRTY on the leaf translating granule `page`; same table if absent or already dirty. */
 export function markDirty(pt: PageTable, page: number): PageTable {
@@ -138,7 +144,7 @@ export function readDirty(pt: PageTable, iova: bigint, length: bigint, pageSize:
   const end = iova + length;
   let lastPage = -1n;
   forEachLeaf(pt, iova, end - 1n, (leaf, _leafStart, s, e) => {
-    if ((leaf.prot & DIRTY) === 0) return;
+    if ((leafProt(leaf) & DIRTY) === 0) return;
     let cs = ((BigInt(s) << g) / pageSize) * pageSize;
     let ce = (((BigInt(e) << g) + pageSize - 1n) / pageSize) * pageSize;
     if (cs < iova) cs = iova;

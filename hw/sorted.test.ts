@@ -44,6 +44,37 @@ test('matches a Map reference through sets, deletes and range queries; old versi
   for (const [s, all] of snapshots) assert.equal([...s.entries()], all);
 });
 
+test('deleteRange matches a Map reference, returns what it removed, keeps old versions', () => {
+  const rnd = lcg(23);
+  let m = SortedMap.empty<number>();
+  const ref = new Map<number, number>();
+  const snapshots: [SortedMap<number>, [number, number][]][] = [];
+  for (let i = 0; i < 4000; i++) {
+    if (rnd() % 4 !== 0) {
+      const k = rnd() % 2000;
+      m = m.set(k, i);
+      ref.set(k, i);
+      continue;
+    }
+    const lo = (rnd() % 2100) - 50;
+    const hi = lo + (rnd() % 3 === 0 ? rnd() % 600 : rnd() % 20);
+    const want = sortedRef(ref).filter(([key]) => key >= lo && key < hi);
+    const removed: number[] = [];
+    const next = m.deleteRange(lo, hi, removed);
+    assert.equal(removed, want.map(([, v]) => v));
+    if (want.length === 0) assert.is(next, m);
+    for (const [key] of want) ref.delete(key);
+    m = next;
+    assert.is(m.size, ref.size);
+    assert.equal([...m.entries()], sortedRef(ref));
+    if (i % 50 === 0) snapshots.push([m, sortedRef(ref)]);
+  }
+  const all: number[] = [];
+  assert.is(m.deleteRange(-Infinity, Infinity, all).size, 0);
+  assert.is(all.length, ref.size);
+  for (const [s, want] of snapshots) assert.equal([...s.entries()], want);
+});
+
 test('delete of an absent key returns the same map', () => {
   const m = SortedMap.empty<string>().set(5, 'a').set(1, 'b');
   assert.is(m.delete(3), m);

@@ -1,7 +1,8 @@
 // Persistent sorted map from numbers to values, as a list of small sorted chunks: an
-// update copies one chunk (<= CHUNK entries) and the chunk list, a range query costs a
-// binary search plus the hits. Meant for a few thousand entries at most (one IOTLB's
-// entries of one domain and depth). Nodes are never written after construction.
+// update copies one chunk (<= CHUNK entries) and the chunk list (and the list of chunk
+// minima only when one changes), a range query costs a binary search plus the hits.
+// Meant for a few thousand entries at most (one IOTLB's entries of one domain and depth).
+// Nodes are never written after construction.
 
 const CHUNK = 32;
 
@@ -22,6 +23,25 @@ function bound(a: readonly number[], k: number, upper: boolean): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** A copy of `a` with x inserted at pos (one allocation, no splice). */
+function inserted<T>(a: readonly T[], pos: number, x: T): T[] {
+  const n = a.length;
+  const out = new Array<T>(n + 1);
+  for (let i = 0; i < pos; i++) out[i] = a[i]!;
+  out[pos] = x;
+  for (let i = pos; i < n; i++) out[i + 1] = a[i]!;
+  return out;
+}
+
+/** A copy of `a` without the element at pos. */
+function removed<T>(a: readonly T[], pos: number): T[] {
+  const n = a.length - 1;
+  const out = new Array<T>(n);
+  for (let i = 0; i < pos; i++) out[i] = a[i]!;
+  for (let i = pos; i < n; i++) out[i] = a[i + 1]!;
+  return out;
 }
 
 export class SortedMap<V> {
@@ -45,25 +65,28 @@ export class SortedMap<V> {
     const ci = Math.max(0, bound(this.mins, k, true) - 1);
     const c = this.chunks[ci]!;
     const pos = bound(c.keys, k, false);
-    const mins = this.mins.slice();
     const chunks = this.chunks.slice();
     if (pos < c.keys.length && c.keys[pos] === k) {
       const vals = c.vals.slice();
       vals[pos] = v;
       chunks[ci] = new Chunk(c.keys, vals);
-      return new SortedMap(mins, chunks, this.size);
+      return new SortedMap(this.mins, chunks, this.size);
     }
-    const keys = c.keys.slice();
-    const vals = c.vals.slice();
-    keys.splice(pos, 0, k);
-    vals.splice(pos, 0, v);
+    const keys = inserted(c.keys, pos, k);
+    const vals = inserted(c.vals, pos, v);
+    // mins (shared unless it changes): a new first key, or a split.
+    let mins = this.mins;
     if (keys.length > CHUNK) {
       const half = keys.length >>> 1;
       chunks.splice(ci, 1, new Chunk(keys.slice(0, half), vals.slice(0, half)), new Chunk(keys.slice(half), vals.slice(half)));
-      mins.splice(ci, 1, keys[0]!, keys[half]!);
+      mins = mins.slice();
+      (mins as number[]).splice(ci, 1, keys[0]!, keys[half]!);
     } else {
       chunks[ci] = new Chunk(keys, vals);
-      mins[ci] = keys[0]!;
+      if (pos === 0) {
+        mins = mins.slice();
+        (mins as number[])[ci] = k;
+      }
     }
     return new SortedMap(mins, chunks, this.size + 1);
   }
@@ -76,18 +99,17 @@ export class SortedMap<V> {
     const pos = bound(c.keys, k, false);
     if (pos >= c.keys.length || c.keys[pos] !== k) return this;
     if (this.size === 1) return SortedMap.empty();
-    const mins = this.mins.slice();
+    if (c.keys.length === 1) return new SortedMap(removed(this.mins, ci), removed(this.chunks, ci), this.size - 1);
     const chunks = this.chunks.slice();
-    if (c.keys.length === 1) {
-      mins.splice(ci, 1);
-      chunks.splice(ci, 1);
-    } else {
-      const keys = c.keys.slice();
-      const vals = c.vals.slice();
-      keys.splice(pos, 1);
-      vals.splice(pos, 1);
-      chunks[ci] = new Chunk(keys, vals);
-      mins[ci] = keys[0]!;
+    const keys = c.keys.slice();
+    const vals = c.vals.slice();
+    keys.splice(pos, 1);
+    vals.splice(pos, 1);
+    chunks[ci] = new Chunk(keys, vals);
+    let mins = this.mins;
+    if (pos === 0) {
+      mins = mins.slice();
+      (mins as number[])[ci] = keys[0]!;
     }
     return new SortedMap(mins, chunks, this.size - 1);
   }
@@ -97,6 +119,63 @@ export class SortedMap<V> {
     const c = this.chunks[Math.max(0, bound(this.mins, k, true) - 1)]!;
     const pos = bound(c.keys, k, false);
     return pos < c.keys.length && c.keys[pos] === k ? c.vals[pos] : undefined;
+  }
+
+  /** The map without the keys in [lo, hi) (this map when there are none); pushes their
+   *  values, in key order, onto `removed`. One pass over the chunks that hold them. */
+  deleteRange(lo: number, hi: number, removed: V[]): SortedMap<V> {
+    if (this.size === 0 || !(lo < hi)) return this;
+    const n = this.chunks.length;
+    const c0 = Math.max(0, bound(this.mins, lo, true) - 1);
+    let c1 = c0;
+    while (c1 < n && this.mins[c1]! < hi) c1++;
+    // Chunks [c0, c1) may hold keys in range; rebuild only those.
+    let mins: number[] | undefined;
+    let chunks: Chunk<V>[] | undefined;
+    let size = this.size;
+    let w = c0;
+    for (let ci = c0; ci < c1; ci++) {
+      const c = this.chunks[ci]!;
+      const a = bound(c.keys, lo, false);
+      const b = bound(c.keys, hi, false);
+      if (a !== b && !chunks) {
+        mins = this.mins.slice();
+        chunks = this.chunks.slice();
+      }
+      if (chunks === undefined) {
+        w++;
+        continue;
+      }
+      if (a === b) {
+        chunks[w] = c;
+        mins![w++] = this.mins[ci]!;
+        continue;
+      }
+      for (let i = a; i < b; i++) removed.push(c.vals[i]!);
+      size -= b - a;
+      const len = c.keys.length - (b - a);
+      if (len === 0) continue;
+      const keys = new Array<number>(len);
+      const vals = new Array<V>(len);
+      let j = 0;
+      for (let i = 0; i < a; i++, j++) {
+        keys[j] = c.keys[i]!;
+        vals[j] = c.vals[i]!;
+      }
+      for (let i = b; i < c.keys.length; i++, j++) {
+        keys[j] = c.keys[i]!;
+        vals[j] = c.vals[i]!;
+      }
+      chunks[w] = new Chunk(keys, vals);
+      mins![w++] = keys[0]!;
+    }
+    if (!chunks) return this;
+    if (size === 0) return SortedMap.empty();
+    if (w < c1) {
+      chunks.splice(w, c1 - w);
+      mins!.splice(w, c1 - w);
+    }
+    return new SortedMap(mins!, chunks, size);
   }
 
   /** Calls f for every entry with lo <= key < hi, in key order. */
