@@ -37,4 +37,41 @@ test('munmap of frames nobody pins marks no orphans', () => {
   assert.is(m.orphans, false);
 });
 
+
+test('pin index: pins and unpins in any order, read at any point, equal a reference multiset (incremental, rebuilt and periodic folds)', () => {
+  // 10,000 changes: past FOLD_EVERY twice; reads after 1, a few (in-place fold) and many
+  // (rebuild) changes; old Memories still read their own pins.
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+  const a = Memory.empty().allocFrames(1024n * MiB, owner, owner.va);
+  let m = a.mem;
+  const live: [bigint, bigint][] = [];
+  const history: { m: Memory; want: string }[] = [];
+  const canon = (runs: [bigint, bigint][]) => runs.map(([s, l]) => `${s}+${l}`).sort().join(',');
+  const read = (x: Memory) => canon([...x.pins.entries()].flatMap(([k, ls]) => ls.map((l) => [BigInt(k), BigInt(l)] as [bigint, bigint])));
+  for (let i = 0; i < 10_000; i++) {
+    if (live.length && rnd(3) === 0) {
+      const [pa, len] = live.splice(rnd(live.length), 1)[0]!;
+      m = m.unpinFrames(pa, len);
+    } else {
+      const pa = a.pa + BigInt(rnd(64)) * MiB; // repeats: several runs may start at one PA
+      const len = BigInt(1 + rnd(8)) * 4096n;
+      m = m.pinFrames(pa, len);
+      live.push([pa, len]);
+    }
+    const want = canon(live);
+    const r = rnd(100);
+    if (r < 5 || i % 997 === 0) assert.is(read(m), want, `after change ${i}`);
+    if (r === 99) history.push({ m, want });
+  }
+  for (const h of history) assert.is(read(h.m), h.want, 'an older Memory reads its own pins');
+  assert.is(m.pinsAt(live[0]![0]) >= 1, true);
+});
+
+test('pin index: unpinning a run that was never pinned is a model bug, reported at the latest when the index is read', () => {
+  const a = Memory.empty().allocFrames(4n * MiB, owner, owner.va);
+  const m = a.mem.pinFrames(a.pa, MiB).unpinFrames(a.pa, 2n * MiB);
+  assert.throws(() => m.pins, /unpin of unpinned run/);
+});
+
 test.run();

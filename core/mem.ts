@@ -13,7 +13,8 @@
  *
  * Long-term pins (FOLL_LONGTERM) are not counted on the frame extents (that split
  * them at every pin edge): Memory keeps a separate index of the pinned PA runs, one
- * entry per pinned run of a pages object, so pin and unpin add and remove one entry.
+ * entry per pinned run of a pages object. Pin and unpin append to a change list that
+ * is folded into the index when it is read or every few thousand changes (PinLog).
  * The pin count of a frame is the number of entries covering it.
  *
  * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
@@ -68,16 +69,106 @@ const emptyProc = () => new ProcMem(emptyBig<Vma>(), emptyBig<PageExtent>());
 export type PinIndex = BTree<number, readonly number[]>;
 
 const cmpNum = (a: number, b: number): number => a - b;
-const emptyPins = (): PinIndex => new BTree<number, readonly number[]>(undefined, cmpNum);
+const EMPTY_PINS: PinIndex = new BTree<number, readonly number[]>(undefined, cmpNum);
 /** Frames are never placed at or above 2^53, so PAs and lengths convert exactly. */
 const PA_LIMIT = 1n << 53n;
+
+/**
+ * Pins and unpins not yet folded into the pin index, newest first (a persistent list:
+ * appending shares the older ones). A replay pins and unpins on every MAP and UNMAP
+ * but reads the index rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the
+ * state hash), so each change costs one list node, and the index is rebuilt from the
+ * folded base when read (memoized per list node) or every FOLD_EVERY changes: one
+ * clone written in place instead of a path copy per change.
+ */
+class PinLog {
+  constructor(
+    readonly pa: number,
+    readonly length: number,
+    readonly pin: boolean,
+    readonly older: PinLog | null,
+    /** Entries in this list, this one included. */
+    readonly count: number,
+  ) {}
+}
+
+const FOLD_EVERY = 4096;
+/** Past this many changes a fold rebuilds the index from a Map instead of editing it. */
+const REBUILD_AFTER = 32;
+
+const unpinned = (c: PinLog) => new Error(`unpin of unpinned run 0x${c.pa.toString(16)}+0x${c.length.toString(16)}`);
+
+/** Applies changes (newest first in the array) to a tree the caller owns. */
+function applyInPlace(t: PinIndex, changes: readonly PinLog[]): PinIndex {
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const c = changes[i]!;
+    const lens = t.get(c.pa);
+    if (c.pin) {
+      t.set(c.pa, lens ? [...lens, c.length].sort(cmpNum) : [c.length], true);
+      continue;
+    }
+    const at = lens ? lens.indexOf(c.length) : -1;
+    if (!lens || at < 0) throw unpinned(c);
+    if (lens.length === 1) t.delete(c.pa);
+    else t.set(c.pa, lens.filter((_, j) => j !== at), true);
+  }
+  return t;
+}
+
+/** Many changes: replay them on a Map, then build a fresh tree in key order. */
+function rebuild(from: PinIndex, changes: readonly PinLog[]): PinIndex {
+  const m = new Map<number, number[]>();
+  for (const [k, lens] of from.entries()) m.set(k, [...lens]);
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const c = changes[i]!;
+    const lens = m.get(c.pa);
+    if (c.pin) {
+      if (lens) lens.push(c.length);
+      else m.set(c.pa, [c.length]);
+      continue;
+    }
+    const at = lens ? lens.indexOf(c.length) : -1;
+    if (!lens || at < 0) throw unpinned(c);
+    if (lens.length === 1) m.delete(c.pa);
+    else lens.splice(at, 1);
+  }
+  const keys = [...m.keys()].sort(cmpNum);
+  const t = new BTree<number, readonly number[]>(undefined, cmpNum);
+  for (const k of keys) t.set(k, m.get(k)!.sort(cmpNum));
+  return t;
+}
+
+/** The index for base + log, memoized by the log's head (a pure function of both). */
+const folded = new WeakMap<PinLog, PinIndex>();
+
+function fold(base: PinIndex, log: PinLog | null): PinIndex {
+  if (log === null) return base;
+  const hit = folded.get(log);
+  if (hit) return hit;
+  // Start from the newest already-built index along the list: a reader that looks after
+  // every change (the invariant checker) pays one change per read.
+  const changes: PinLog[] = [];
+  let from = base;
+  for (let e: PinLog | null = log; e !== null; e = e.older) {
+    const built = folded.get(e);
+    if (built) {
+      from = built;
+      break;
+    }
+    changes.push(e);
+  }
+  const t = changes.length <= REBUILD_AFTER ? applyInPlace(from.clone(), changes) : rebuild(from, changes);
+  folded.set(log, t);
+  return t;
+}
 
 export class Memory {
   constructor(
     readonly procs: Readonly<Record<number, ProcMem>>,
     readonly frames: BTree<bigint, FrameExtent>,
     readonly nextPa: bigint,
-    readonly pins: PinIndex = emptyPins(),
+    /** The pin index as of the last fold; `pinLog` holds the changes since. */
+    private readonly pinBase: PinIndex = EMPTY_PINS,
     /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
     readonly maxPin: number = 0,
     /**
@@ -85,15 +176,29 @@ export class Memory {
      * false no frame is orphaned, so an unpin never has frames to free and skips the search.
      */
     readonly orphans: boolean = false,
+    private readonly pinLog: PinLog | null = null,
   ) {}
+
+  /** The pinned PA runs (built from the unfolded changes on first read; see PinLog). */
+  get pins(): PinIndex {
+    return fold(this.pinBase, this.pinLog);
+  }
 
   static empty(): Memory {
     // Low 4 GiB stay for the (unmodelled) kernel image and MMIO.
     return new Memory({}, emptyBig<FrameExtent>(), 0x1_0000_0000n);
   }
 
-  private with(frames: BTree<bigint, FrameExtent>, pins: PinIndex = this.pins, maxPin: number = this.maxPin, orphans: boolean = this.orphans): Memory {
-    return new Memory(this.procs, frames, this.nextPa, pins, maxPin, orphans);
+  private with(frames: BTree<bigint, FrameExtent>, orphans: boolean = this.orphans): Memory {
+    return new Memory(this.procs, frames, this.nextPa, this.pinBase, this.maxPin, orphans, this.pinLog);
+  }
+
+  /** One more pin change; folds the log into the base every FOLD_EVERY changes. */
+  private logPin(pa: number, length: number, pin: boolean): Memory {
+    const log = new PinLog(pa, length, pin, this.pinLog, (this.pinLog?.count ?? 0) + 1);
+    const maxPin = pin && length > this.maxPin ? length : this.maxPin;
+    if (log.count < FOLD_EVERY) return new Memory(this.procs, this.frames, this.nextPa, this.pinBase, maxPin, this.orphans, log);
+    return new Memory(this.procs, this.frames, this.nextPa, fold(this.pinBase, log), maxPin, this.orphans, null);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -134,7 +239,7 @@ export class Memory {
     const procs = { ...this.procs };
     if (pm) procs[pid] = pm;
     else delete procs[pid];
-    return new Memory(procs, this.frames, this.nextPa, this.pins, this.maxPin, this.orphans);
+    return new Memory(procs, this.frames, this.nextPa, this.pinBase, this.maxPin, this.orphans, this.pinLog);
   }
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
@@ -157,7 +262,7 @@ export class Memory {
     if (pa + length > PA_LIMIT) throw new Error(`simulated physical memory (8 PiB) exhausted allocating 0x${length.toString(16)} bytes`);
     const frames = this.frames.clone();
     frames.set(pa, { pa, length, owner, mapped: true });
-    return { mem: new Memory(this.procs, frames, pa + length, this.pins, this.maxPin, this.orphans), pa };
+    return { mem: new Memory(this.procs, frames, pa + length, this.pinBase, this.maxPin, this.orphans, this.pinLog), pa };
   }
 
   /**
@@ -224,15 +329,12 @@ export class Memory {
   unmapFrames(pa: bigint, length: bigint): Memory {
     const m = this.editByPins(pa, length, (f) => ({ ...f, mapped: false }), () => null);
     if (m.orphans || this.pinnedIn(pa, pa + length).length === 0) return m;
-    return m.with(m.frames, m.pins, m.maxPin, true);
+    return m.with(m.frames, true);
   }
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    const k = Number(pa), l = Number(length);
-    const lens = this.pins.get(k);
-    const next = lens ? [...lens, l].sort(cmpNum) : [l];
-    return this.with(this.frames, this.pins.with(k, next, true), l > this.maxPin ? l : this.maxPin);
+    return this.logPin(Number(pa), Number(length), true);
   }
 
   /**
@@ -240,12 +342,9 @@ export class Memory {
    * longer pinned are freed.
    */
   unpinFrames(pa: bigint, length: bigint): Memory {
-    const k = Number(pa);
-    const lens = this.pins.get(k);
-    const at = lens ? lens.indexOf(Number(length)) : -1;
-    if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${pa.toString(16)}+0x${length.toString(16)}`);
-    const pins = lens.length === 1 ? this.pins.without(k) : this.pins.with(k, lens.filter((_, j) => j !== at), true);
-    const m = this.with(this.frames, pins);
+    // A run that was never pinned throws when the log is folded (at the latest within
+    // FOLD_EVERY changes, or at the next read of the index).
+    const m = this.logPin(Number(pa), Number(length), false);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
     const end = pa + length;
