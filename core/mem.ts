@@ -92,7 +92,7 @@ class PinLog {
   ) {}
 }
 
-const FOLD_EVERY = 4096;
+const FOLD_EVERY = 16384;
 /** Past this many changes a fold rebuilds the index from a Map instead of editing it. */
 const REBUILD_AFTER = 32;
 

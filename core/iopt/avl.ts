@@ -229,6 +229,24 @@ export function* nodesFrom<T>(t: Tree<T>, p: bigint): Generator<Node<T>, void, u
   }
 }
 
+/** Items of nodes with s in [p, last], ascending, collected with an explicit stack. */
+export function itemsFrom<T>(t: Tree<T>, p: bigint, last: bigint): T[] {
+  const out: T[] = [];
+  const stack: Node<T>[] = [];
+  while (t !== null) {
+    if (t.s >= p) {
+      stack.push(t);
+      t = t.l;
+    } else t = t.r;
+  }
+  for (let x = stack.pop(); x !== undefined; x = stack.pop()) {
+    if (x.s > last) break;
+    out.push(x.item);
+    for (let c = x.r; c !== null; c = c.l) stack.push(c);
+  }
+  return out;
+}
+
 /** Structural self-check for tests: order, balance, and every cached field. */
 export function checkTree<T>(t: Tree<T>): number {
   if (t === null) return 0;

@@ -99,16 +99,14 @@ export class IntervalMap<V> implements Coverage {
     return avl.firstIntersecting(this.root, start, last) !== null;
   }
 
-  /** Intervals intersecting [start, last], ascending. */
-  *intersecting(start: bigint, last: bigint): Generator<IntervalEntry<V>, void, undefined> {
+  /** Intervals intersecting [start, last], ascending (an array: no generator on hot paths). */
+  intersecting(start: bigint, last: bigint): IntervalEntry<V>[] {
     // Intervals are disjoint, so only the one containing `start` begins before it.
     const f = avl.floor(this.root, start);
     const from = f !== null && f.e > start ? f.s : start;
-    for (const n of avl.nodesFrom(this.root, from)) {
-      if (n.s > last) return;
-      yield n.item;
-    }
+    return avl.itemsFrom(this.root, from, last);
   }
+
 
   /** All intervals, ascending. */
   *entries(): Generator<IntervalEntry<V>, void, undefined> {
