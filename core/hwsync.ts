@@ -36,6 +36,11 @@ export function hwMap(d: W, domain: number, iova: bigint, pa: bigint, length: bi
   put(d, hw.domainMap(get(d), domain, iova, pa, length, prot));
 }
 
+/** Maps an area's physically separate runs as one page-table operation. */
+export function hwMapRuns(d: W, domain: number, runs: readonly hw.MapRun[], prot: number): void {
+  put(d, hw.domainMapRuns(get(d), domain, runs, prot));
+}
+
 /** Unmaps and then invalidates the IOTLB for the range, as iommu_unmap + iotlb_sync do. */
 export function hwUnmap(d: W, unit: string, domain: number, iova: bigint, length: bigint): bigint {
   const r = hw.domainUnmap(get(d), domain, iova, length);

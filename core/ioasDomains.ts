@@ -16,7 +16,7 @@ import { U64_MAX, alignmentCheck, checkReserve, fmtRange, type IntervalEntry } f
 import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
 import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
-import { hwMap, hwUnmap } from './hwsync.js';
+import { hwMapRuns, hwUnmap } from './hwsync.js';
 import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
@@ -66,8 +66,8 @@ function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; l
 function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
   const p = getPages(d, ctxId, e.value.pages);
   const len = e.last - e.start + 1n;
-  for (const piece of physOf(p, plat(d).pageSize, e.value.pageOffset, len))
-    hwMap(d, domain, e.start + (piece.off - e.value.pageOffset), piece.pa, piece.length, e.value.prot);
+  const runs = physOf(p, plat(d).pageSize, e.value.pageOffset, len).map((piece) => ({ iova: e.start + (piece.off - e.value.pageOffset), pa: piece.pa, length: piece.length }));
+  hwMapRuns(d, domain, runs, e.value.prot);
 }
 
 /** Pins an area and maps it into every domain of its IOAS (nothing to do without domains). */

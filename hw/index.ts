@@ -6,8 +6,8 @@
 export { READ, WRITE, DIRTY, RW, FORMATS, VTD_SL, ARM_LPAE_S2, MOCK } from './format.js';
 export type { FormatName, PtFormat } from './format.js';
 
-export { PageTable, PtNode, emptyTable, map, unmap, walk, stats, leafCode, leafPfn, leafProt, leafDepth, isTable } from './pagetable.js';
-export type { PtLeaf, PtSlot, PtCounters, WalkResult, PtStats } from './pagetable.js';
+export { PageTable, PtNode, emptyTable, map, mapRuns, unmap, walk, stats, leafCode, leafPfn, leafProt, leafDepth, isTable } from './pagetable.js';
+export type { PtLeaf, PtSlot, PtCounters, WalkResult, PtStats, MapRun } from './pagetable.js';
 export { runs, readDirty, dirtyChunks, clearAllDirty } from './ptiter.js';
 export type { PtRun, DirtyRange } from './ptiter.js';
 export { depthsForSizes } from './format.js';
@@ -27,6 +27,7 @@ export {
   setContext,
   contextOf,
   domainMap,
+  domainMapRuns,
   domainUnmap,
   setDirtyTracking,
   domainReadDirty,

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lcg } from './testutil.js';
 import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes } from './format.js';
-import { PageTable, PtNode, emptyTable, leafDepth, leafPfn, map, unmap, walk } from './pagetable.js';
+import { PageTable, PtNode, emptyTable, leafDepth, leafPfn, map, mapRuns, unmap, walk, type MapRun } from './pagetable.js';
 import { PtRun, runs } from './ptiter.js';
 
 interface Iv {
@@ -118,6 +118,54 @@ for (const [f, sizes, units] of cases) {
       if (step % 40 === 0) history.push([pt, want]);
     }
     for (const [old, want] of history) assert.equal(runs(old), want);
+  });
+}
+
+for (const [f, sizes, units] of cases) {
+  test(`${f.name}: mapRuns equals mapping its runs one by one, and leaves every older table as it was`, () => {
+    const rnd = lcg(f.iovaBits * 31 + 5);
+    const g = units[0]!;
+    const base = 0x40000000n;
+    let batched = emptyTable(f, depthsForSizes(f, sizes));
+    let single = batched;
+    const older: { pt: PageTable; runs: string }[] = [];
+    const show = (pt: PageTable) => JSON.stringify(runs(pt), (_, v) => (typeof v === 'bigint' ? v.toString(16) : v));
+    let cursor = base;
+    for (let step = 0; step < 200; step++) {
+      // An area of 1-6 runs, contiguous in IOVA, each 1-700 granules at a scattered PA
+      // (some aligned for large leaves, many crossing table pages).
+      const rs: MapRun[] = [];
+      let iova = cursor;
+      for (let k = 1 + rnd(6); k > 0; k--) {
+        const length = BigInt(1 + rnd(700)) * g;
+        const pa = (rnd(2) ? units[1]! * BigInt(1 + rnd(64)) : 0x100000000n + BigInt(rnd(4096)) * g) + (rnd(2) ? 0n : BigInt(rnd(512)) * g);
+        rs.push({ iova, pa, length });
+        iova += length;
+      }
+      const prot = 1 + rnd(3);
+      older.push({ pt: batched, runs: show(batched) });
+      batched = mapRuns(batched, rs, prot);
+      single = rs.reduce((t, r) => map(t, r.iova, r.pa, r.length, prot), single);
+      cursor = iova + BigInt(rnd(3)) * g;
+      if (rnd(4) === 0) {
+        const s = base + BigInt(rnd(Number((cursor - base) / g))) * g;
+        const len = BigInt(1 + rnd(2000)) * g;
+        batched = unmap(batched, s, len).pt;
+        single = unmap(single, s, len).pt;
+      }
+      if (step % 20 === 0) checkStructure(batched);
+      assert.is(show(batched), show(single), `step ${step}`);
+      assert.is(batched.nodes, single.nodes);
+      assert.equal([...batched.leaves], [...single.leaves]);
+    }
+    checkStructure(batched);
+    for (const o of older) assert.is(show(o.pt), o.runs, 'an older table changed');
+    // An overlapping run fails as map does, and the table it was given is unchanged.
+    const at = cursor + 8n * g;
+    batched = map(batched, at, 0x100000000n, g, 3);
+    const now = show(batched);
+    assert.throws(() => mapRuns(batched, [{ iova: cursor + 64n * g, pa: 0x100000000n, length: g }, { iova: at, pa: 0x100000000n, length: g }], 3), /map over existing mapping/);
+    assert.is(show(batched), now);
   });
 }
 

@@ -111,17 +111,27 @@ export class NodeEdit {
   private readonly chunks: (Chunk | undefined)[];
   /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
-  constructor(base: PtNode | undefined) {
-    this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
+  /**
+   * `fresh`: nodes and chunks made earlier in the same batch operation (mapRuns). Nobody
+   * else can reach them yet, so this edit writes them in place instead of copying.
+   */
+  constructor(base: PtNode | undefined, private readonly fresh?: Set<object>) {
+    if (fresh && base && fresh.has(base)) this.chunks = base.chunks as (Chunk | undefined)[];
+    else this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
   }
 
   /** Chunk c, writable (copied or created at the first call). */
   own(c: number): PtSlot[] {
     const ch = this.chunks[c] as PtSlot[] | undefined;
     if (this.owned & (1 << c)) return ch!;
+    if (this.fresh && ch && this.fresh.has(ch)) {
+      this.owned |= 1 << c;
+      return ch;
+    }
     const mine = ch ? ch.slice() : emptyChunk();
     this.chunks[c] = mine;
     this.owned |= 1 << c;
+    if (this.fresh) this.fresh.add(mine);
     return mine;
   }
 
@@ -136,7 +146,9 @@ export class NodeEdit {
   }
 
   node(used: number): PtNode {
-    return new PtNode(this.chunks, used);
+    const n = new PtNode(this.chunks, used);
+    if (this.fresh) this.fresh.add(n);
+    return n;
   }
 }
 
@@ -180,6 +192,8 @@ class Op {
   nodes: number;
   readonly leaves: number[];
   unmapped = 0;
+  /** Set by mapRuns: what this operation made, writable until it finishes (NodeEdit). */
+  fresh: Set<object> | undefined = undefined;
   constructor(
     readonly pt: PageTable,
     readonly c: PtCounters | undefined,
@@ -210,7 +224,7 @@ function overlap(op: Op, granule: number): Error {
  */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, start: number, end: number, pfn: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node);
+  const edit = new NodeEdit(node, op.fresh);
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -448,6 +462,35 @@ export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, pro
   }
   const op = new Op(pt, c);
   const root = mapIn(op, pt.root, 0, 0, start, end, Number(pa >> BigInt(f.granuleShift)), prot);
+  return finish(pt, op, root);
+}
+
+export interface MapRun {
+  readonly iova: bigint;
+  readonly pa: bigint;
+  readonly length: bigint;
+}
+
+/**
+ * Maps several runs (an area whose pages are physically in pieces) as one operation:
+ * a table page is copied once, at its first write, and later runs write the copy in
+ * place. Same result as mapping the runs one by one with `map`.
+ */
+export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?: PtCounters): PageTable {
+  const f = pt.format;
+  const G = 2 ** f.granuleShift;
+  for (const r of runs) {
+    const ok = r.iova >= 0n && r.length > 0n && r.pa >= 0n && r.pa < B53 && ((r.iova | r.length | r.pa) & f.granuleMask) === 0n && r.iova + r.length <= f.reach;
+    // Anything unusual maps run by run, where `map` words the error.
+    if (!ok || !(prot === 1 || prot === 2 || prot === 3)) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
+  }
+  const op = new Op(pt, c);
+  op.fresh = new Set();
+  let root = pt.root;
+  for (const r of runs) {
+    const a = Number(r.iova) / G;
+    root = mapIn(op, root, 0, 0, a, a + Number(r.length) / G, Number(r.pa) / G, prot);
+  }
   return finish(pt, op, root);
 }
 

@@ -9,7 +9,7 @@
 
 import { FORMATS, FormatName, PtFormat, depthsForSizes, sizesForDepths } from './format.js';
 import { Iotlb, emptyIotlb } from './iotlb.js';
-import { PageTable, emptyTable, map as ptMap, unmap as ptUnmap } from './pagetable.js';
+import { PageTable, emptyTable, map as ptMap, mapRuns as ptMapRuns, type MapRun, unmap as ptUnmap } from './pagetable.js';
 import { PMap } from './pmap.js';
 import { DirtyRange, clearAllDirty, markDirty, readDirty as ptReadDirty } from './ptiter.js';
 
@@ -165,6 +165,13 @@ const withPt = (d: Domain, pt: PageTable): Domain => new Domain(d.id, d.unit, d.
 export function domainMap(hw: HwState, id: number, iova: bigint, pa: bigint, length: bigint, prot: number): HwState {
   const d = getDomain(hw, id);
   return withDomain(hw, withPt(d, ptMap(pagingTable(d), iova, pa, length, prot)));
+}
+
+/** Maps several runs in one page-table operation (pagetable.mapRuns). Does NOT invalidate the IOTLB. */
+export function domainMapRuns(hw: HwState, id: number, runs: readonly MapRun[], prot: number): HwState {
+  if (runs.length === 1) return domainMap(hw, id, runs[0]!.iova, runs[0]!.pa, runs[0]!.length, prot);
+  const d = getDomain(hw, id);
+  return withDomain(hw, withPt(d, ptMapRuns(pagingTable(d), runs, prot)));
 }
 
 /** Unmaps (splitting huge leaves at the edges). Does NOT invalidate the IOTLB. */
