@@ -214,21 +214,6 @@ export function nextCovered<T>(t: Tree<T>, p: bigint): bigint | undefined {
   return n.s > p ? n.s : p;
 }
 
-/** In-order nodes with start >= p. */
-export function* nodesFrom<T>(t: Tree<T>, p: bigint): Generator<Node<T>, void, undefined> {
-  const stack: Node<T>[] = [];
-  while (t !== null) {
-    if (t.s >= p) {
-      stack.push(t);
-      t = t.l;
-    } else t = t.r;
-  }
-  for (let x = stack.pop(); x !== undefined; x = stack.pop()) {
-    yield x;
-    for (let c = x.r; c !== null; c = c.l) stack.push(c);
-  }
-}
-
 /** Items of nodes with s in [p, last], ascending, collected with an explicit stack. */
 export function itemsFrom<T>(t: Tree<T>, p: bigint, last: bigint): T[] {
   const out: T[] = [];

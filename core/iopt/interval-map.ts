@@ -110,7 +110,7 @@ export class IntervalMap<V> implements Coverage {
 
   /** All intervals, ascending. */
   *entries(): Generator<IntervalEntry<V>, void, undefined> {
-    for (const n of avl.nodesFrom(this.root, 0n)) yield n.item;
+    yield* avl.itemsFrom(this.root, 0n, U64_MAX);
   }
 
   [Symbol.iterator](): Iterator<IntervalEntry<V>> {

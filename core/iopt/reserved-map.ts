@@ -115,7 +115,7 @@ export class ReservedMap implements Coverage {
 
   /** All ranges in (start, age) order. */
   *entries(): Generator<ReservedRange, void, undefined> {
-    for (const n of avl.nodesFrom(this.root, 0n)) yield n.item;
+    yield* avl.itemsFrom(this.root, 0n, U64_MAX);
   }
 
   /**
