@@ -96,45 +96,33 @@ const FOLD_EVERY = 16384;
 /** Past this many changes a fold rebuilds the index from a Map instead of editing it. */
 const REBUILD_AFTER = 32;
 
-const unpinned = (c: PinLog) => new Error(`unpin of unpinned run 0x${c.pa.toString(16)}+0x${c.length.toString(16)}`);
-
-/** Applies changes (newest first in the array) to a tree the caller owns. */
-function applyInPlace(t: PinIndex, changes: readonly PinLog[]): PinIndex {
-  for (let i = changes.length - 1; i >= 0; i--) {
-    const c = changes[i]!;
-    const lens = t.get(c.pa);
-    if (c.pin) {
-      t.set(c.pa, lens ? [...lens, c.length].sort(cmpNum) : [c.length], true);
-      continue;
-    }
-    const at = lens ? lens.indexOf(c.length) : -1;
-    if (!lens || at < 0) throw unpinned(c);
-    if (lens.length === 1) t.delete(c.pa);
-    else t.set(c.pa, lens.filter((_, j) => j !== at), true);
-  }
-  return t;
+/** The run lengths at a PA after one change; null when none is left. */
+function applyChange(lens: readonly number[] | undefined, c: PinLog): readonly number[] | null {
+  if (c.pin) return lens ? [...lens, c.length].sort(cmpNum) : [c.length];
+  const at = lens ? lens.indexOf(c.length) : -1;
+  if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${c.pa.toString(16)}+0x${c.length.toString(16)}`);
+  return lens.length === 1 ? null : lens.filter((_, j) => j !== at);
 }
 
-/** Many changes: replay them on a Map, then build a fresh tree in key order. */
-function rebuild(from: PinIndex, changes: readonly PinLog[]): PinIndex {
-  const m = new Map<number, number[]>();
-  for (const [k, lens] of from.entries()) m.set(k, [...lens]);
+/**
+ * Applies changes (newest first in the array) to `into`, a tree or Map the caller owns:
+ * a few changes edit a clone of the index, many go to a Map that then becomes a fresh
+ * tree built in key order.
+ */
+function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: number, v: readonly number[]): unknown; delete(k: number): unknown }, changes: readonly PinLog[]): void {
   for (let i = changes.length - 1; i >= 0; i--) {
     const c = changes[i]!;
-    const lens = m.get(c.pa);
-    if (c.pin) {
-      if (lens) lens.push(c.length);
-      else m.set(c.pa, [c.length]);
-      continue;
-    }
-    const at = lens ? lens.indexOf(c.length) : -1;
-    if (!lens || at < 0) throw unpinned(c);
-    if (lens.length === 1) m.delete(c.pa);
-    else lens.splice(at, 1);
+    const next = applyChange(into.get(c.pa), c);
+    if (next) into.set(c.pa, next);
+    else into.delete(c.pa);
   }
-  const keys = [...m.keys()].sort(cmpNum);
+}
+
+function rebuild(from: PinIndex, changes: readonly PinLog[]): PinIndex {
+  const m = new Map<number, readonly number[]>(from.entries());
+  applyAll(m, changes);
   const t = new BTree<number, readonly number[]>(undefined, cmpNum);
-  for (const k of keys) t.set(k, m.get(k)!.sort(cmpNum));
+  for (const k of [...m.keys()].sort(cmpNum)) t.set(k, m.get(k)!);
   return t;
 }
 
@@ -157,7 +145,9 @@ function fold(base: PinIndex, log: PinLog | null): PinIndex {
     }
     changes.push(e);
   }
-  const t = changes.length <= REBUILD_AFTER ? applyInPlace(from.clone(), changes) : rebuild(from, changes);
+  let t: PinIndex;
+  if (changes.length <= REBUILD_AFTER) applyAll((t = from.clone()), changes);
+  else t = rebuild(from, changes);
   folded.set(log, t);
   return t;
 }

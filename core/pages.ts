@@ -187,20 +187,14 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   const keep: PinnedRun[] = [];
   let freed = 0;
   let mem = memOf(d);
-  if (users.length === 0) {
-    // The last user: every run goes, whole (the common case: one area per pages object).
-    for (const r of p.pinned) {
-      const n = r.last - r.first + 1;
-      mem = mem.unpinFrames(r.pa, BigInt(n) * PAGE);
-      freed += n;
-    }
-    d.mem = mem;
-    if (charge(d, p, -freed)) throw new Error('uncharge cannot fail');
-    setPages(d, ctxId, { ...p, users, pinned: keep }, id);
-    return;
-  }
   const cover = union(users);
   for (const r of p.pinned) {
+    if (cover.length === 0) {
+      // The last user went (the common case: one area per pages object): the run goes whole.
+      mem = mem.unpinFrames(r.pa, BigInt(r.last - r.first + 1) * PAGE);
+      freed += r.last - r.first + 1;
+      continue;
+    }
     // Split each run into covered pieces (kept) and uncovered pieces (unpinned), by
     // interval arithmetic: the cost follows runs and users, never the page count.
     const pieces: PinnedRun[] = [];

@@ -34,7 +34,6 @@ export interface WorkingCopy {
 
 export type Copier = (w: World, input: Input) => WorkingCopy | null;
 
-
 /** The ctx and IOAS an ioctl on (pid, fd, ioas) would act on, when all of them exist. */
 function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; io: IoasObj } | null {
   const fileId = w.procs[pid]?.fds[fd];
