@@ -433,55 +433,44 @@ export function touch(
     if (write && !(v.prot & 2)) return { ok: false, va: cur, why: `0x${cur.toString(16)} is mapped read-only` };
     cur = v.start + v.length;
   }
+  // One pass over the existing extents in VA order (sorted and disjoint): gaps get
+  // fresh frames, and every extent is clipped to the requested bytes as it goes.
   const pageStart = (va / PAGE) * PAGE;
   const pageEnd = ((end + PAGE - 1n) / PAGE) * PAGE;
   const out: PageExtent[] = [];
   let pages = pm.pages;
-  let cursor = pageStart;
-  const existing: PageExtent[] = [];
-  const before = pages.getPairOrNextLower(pageStart);
-  if (before && before[1].va + before[1].length > pageStart) existing.push(before[1]);
-  pages.forRange(pageStart, pageEnd, false, (k, p) => {
-    if (k !== before?.[0]) existing.push(p);
-  });
   let m = mem;
   let cloned = false;
-  const fill = (from: bigint, to: bigint) => {
-    if (to <= from) return;
+  let cursor = pageStart;
+  const clip = (e: PageExtent): void => {
+    const s = e.va > va ? e.va : va;
+    const t = e.va + e.length < end ? e.va + e.length : end;
+    if (t > s) out.push(s === e.va && t - s === e.length ? e : slicePages(e, s, t - s));
+  };
+  const fill = (to: bigint): void => {
+    if (to <= cursor) return;
     // Allocate per VMA so hugetlb and shared flags stay per mapping.
-    const a = m.allocFrames(to - from, { kind: 'proc', pid, va: from }, from);
+    const a = m.allocFrames(to - cursor, { kind: 'proc', pid, va: cursor }, cursor);
     m = a.mem;
     if (!cloned) {
       pages = pages.clone();
       cloned = true;
     }
-    const ext = { va: from, length: to - from, pa: a.pa };
-    pages.set(from, ext);
-    out.push(ext);
+    const ext = { va: cursor, length: to - cursor, pa: a.pa };
+    pages.set(cursor, ext);
+    clip(ext);
   };
-  for (const e of existing) {
-    fill(cursor, e.va);
-    out.push(e);
-    cursor = e.va + e.length;
+  const before = pm.pages.getPairOrNextLower(pageStart);
+  let next = before && before[1].va + before[1].length > pageStart ? before[1] : pm.pages.nextHigherPair(pageStart)?.[1];
+  while (next !== undefined && next.va < pageEnd) {
+    fill(next.va);
+    clip(next);
+    cursor = next.va + next.length;
+    next = cursor < pageEnd ? pm.pages.nextHigherPair(next.va)?.[1] : undefined;
   }
-  fill(cursor, pageEnd);
-  if (cloned) {
-    pm = new ProcMem(pm.vmas, pages);
-    m = m.withProc(pid, pm);
-  }
-  // Already in VA order unless a hole was filled before an existing extent.
-  let sorted = true;
-  for (let i = 1; i < out.length; i++) if (out[i - 1]!.va > out[i]!.va) sorted = false;
-  if (!sorted) out.sort((a, b) => (a.va < b.va ? -1 : 1));
-  // Clip to the requested bytes.
-  const clipped = out
-    .map((e) => {
-      const s = e.va > va ? e.va : va;
-      const t = e.va + e.length < end ? e.va + e.length : end;
-      return t > s ? slicePages(e, s, t - s) : null;
-    })
-    .filter((e): e is PageExtent => e !== null);
-  return { ok: true, mem: m, extents: clipped };
+  fill(pageEnd);
+  if (cloned) m = m.withProc(pid, new ProcMem(pm.vmas, pages));
+  return { ok: true, mem: m, extents: out };
 }
 
 /** The Memory of a World or of its immer draft (immer stores it as an opaque value). */

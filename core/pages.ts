@@ -157,7 +157,8 @@ export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: Pin
   const PAGE = pageSize(d);
   const added: PinnedRun[] = [];
   let fresh = 0;
-  for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
+  // A fresh pages object (every MAP makes one) has a single gap: skip the search.
+  for (const [g0, g1] of p.pinned.length === 0 ? [[user.first, user.last] as const] : gaps(p.pinned, user.first, user.last)) {
     const va = p.va + BigInt(g0) * PAGE;
     const len = BigInt(g1 - g0 + 1) * PAGE;
     const t = touch(memOf(d), p.pid, va, len, p.writable);
@@ -181,13 +182,14 @@ export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: Pin
 /** Removes a user; pages no other user covers are unpinned ("unpin follows unmap": callers unmap first). */
 export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: string): void {
   const p = getPages(d, ctxId, id);
-  const users = p.users.filter((u) => u.key !== key);
+  const sole = p.users.length === 1 && p.users[0]!.key === key;
+  const users = sole ? [] : p.users.filter((u) => u.key !== key);
   if (users.length === p.users.length) throw new Error(`pin user ${key} not on pages ${id}`);
   const PAGE = pageSize(d);
   const keep: PinnedRun[] = [];
   let freed = 0;
   let mem = memOf(d);
-  const cover = union(users);
+  const cover = sole ? [] : union(users);
   for (const r of p.pinned) {
     if (cover.length === 0) {
       // The last user went (the common case: one area per pages object): the run goes whole.

@@ -22,7 +22,7 @@ import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.
 import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Obj, type Proc, type UserAcct, type World } from './world.js';
 import type { Area } from './ioasData.js';
 import { disownPages, ownPages, type Pages, type PagesTable } from './pages.js';
-import type { IntervalEntry } from './iopt/index.js';
+import { planUnmap, type IntervalMap } from './iopt/index.js';
 import { freezing } from './freeze.js';
 
 export interface WorkingCopy {
@@ -112,13 +112,12 @@ function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | 
   if (!t || t.io.data.accesses.length) return null;
   // Distinct ids (few: one per pages source), kept in arrays.
   const pids: number[] = [], uids: number[] = [];
-  const last = f.iova + f.length - 1n;
-  for (const e of t.io.data.areas.intersecting(f.iova, last) as Iterable<IntervalEntry<Area>>) {
+  // The areas the UNMAP will remove (it stops at the first crossing area).
+  for (const e of planUnmap(t.io.data.areas as IntervalMap<Area>, f.iova, f.iova + f.length - 1n).inside) {
     const p: Pages | undefined = t.ctx.pages.get(e.value.pages);
     if (!p) return null;
     if (!pids.includes(p.pid)) pids.push(p.pid);
     if (!uids.includes(p.uid)) uids.push(p.uid);
-    if (e.start < f.iova || e.last > last) break; // the UNMAP stops at the first crossing area
   }
   return copyPaths(w, t.ctx, t.io, pids, uids);
 }
