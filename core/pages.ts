@@ -95,25 +95,26 @@ function union(users: readonly PinUser[]): [number, number][] {
  * Pages tables a working copy owns for the length of one step (core/workingCopy.ts):
  * a clone nobody else can reach yet, so writes go in place (the B+tree copies each
  * shared node once, at its first write) instead of one path copy per write. The
- * working copy disowns its table when it seals the step's World.
+ * working copy disowns its table when it seals the step's World. One step owns at most
+ * one table, so ownership is one slot (a WeakSet's add and delete cost more per step);
+ * a table left owned by a step that failed is unreachable from every World.
  */
-const owned = new WeakSet<PagesTable>();
+let owned: PagesTable | null = null;
 
 /** A clone of `t` the caller may write in place until `disownPages`. */
 export function ownPages(t: PagesTable): PagesTable {
-  const c = t.clone();
-  owned.add(c);
-  return c;
+  owned = t.clone();
+  return owned;
 }
 
 export function disownPages(t: PagesTable): void {
-  owned.delete(t);
+  if (owned === t) owned = null;
 }
 
 function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number): void {
   const ctx = d.ctxs[ctxId]!;
   const t = ctx.pages as PagesTable;
-  if (owned.has(t)) {
+  if (owned === t) {
     if (p) t.set(id, p, true);
     else t.delete(id);
     return;
