@@ -16,6 +16,7 @@ const put = (d: W, h: HwState): void => {
 };
 
 export type HwContext = hw.ContextEntry;
+export type MapRun = hw.MapRun;
 
 export function hwAllocDomain(d: W, unit: string, opts: { pageSizes: bigint; hugePages: boolean }): number {
   const r = hw.allocDomain(get(d), unit, opts);

@@ -16,7 +16,7 @@ import { U64_MAX, alignmentCheck, checkReserve, fmtRange, type IntervalEntry } f
 import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
 import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
-import { hwMapRuns, hwUnmap } from './hwsync.js';
+import { hwMapRuns, hwUnmap, type MapRun } from './hwsync.js';
 import { peek, plat } from './peek.js';
 
 export type Refusal = { readonly errno: Errno; readonly reason: string };
@@ -63,11 +63,15 @@ function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; l
   return { first: Number(a.pageOffset / P), last: Number((a.pageOffset + length - 1n) / P) };
 }
 
-function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
+/** The physical runs behind an area, as IOVA -> PA runs for the page tables. */
+function runsOf(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>): MapRun[] {
   const p = getPages(d, ctxId, e.value.pages);
   const len = e.last - e.start + 1n;
-  const runs = physOf(p, plat(d).pageSize, e.value.pageOffset, len).map((piece) => ({ iova: e.start + (piece.off - e.value.pageOffset), pa: piece.pa, length: piece.length }));
-  hwMapRuns(d, domain, runs, e.value.prot);
+  return physOf(p, plat(d).pageSize, e.value.pageOffset, len).map((piece) => ({ iova: e.start + (piece.off - e.value.pageOffset), pa: piece.pa, length: piece.length }));
+}
+
+function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
+  hwMapRuns(d, domain, runsOf(d, ctxId, e), e.value.prot);
 }
 
 /** Pins an area and maps it into every domain of its IOAS (nothing to do without domains). */
@@ -77,7 +81,9 @@ export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: Inte
   if (hwpts.length === 0) return null;
   const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(ioasId, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
   if (r) return r;
-  for (const h of hwpts) mapInto(d, ctxId, e, h.domain);
+  // Every domain gets the same runs (the pins just made do not move).
+  const runs = runsOf(d, ctxId, e);
+  for (const h of hwpts) hwMapRuns(d, h.domain, runs, e.value.prot);
   return null;
 }
 
