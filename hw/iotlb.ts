@@ -160,7 +160,7 @@ export function tlbLookup(tlb: Iotlb, domain: number, page: number, spans: reado
     const tree = trees[d];
     if (tree === undefined) continue;
     const span = spans[d]!;
-    const e = tree.get(page - (page % span));
+    const e = tree.get(page - (page & (span - 1)));
     if (e !== undefined) return e;
   }
   return undefined;

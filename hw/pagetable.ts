@@ -232,7 +232,7 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
       // Whole slots [k, kf) of run j.
       const kf = Math.floor((e - base) / span);
       const p = R[3 * j + 2]! + (ws - S);
-      if ((op.allowed & (1 << depth)) !== 0 && p % span === 0) {
+      if ((op.allowed & (1 << depth)) !== 0 && (p & (span - 1)) === 0) {
         fillLeaves(op, edit, depth, base, k, kf, p, prot);
         used += kf - k;
       } else {
@@ -451,12 +451,12 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
  */
 function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
   if (!(iova >= 0n && iova < B53 && pa >= 0n && pa < B53 && length > 0n && length < B53)) return false;
-  const G = 2 ** f.granuleShift;
+  const G = f.granule;
   const a = Number(iova);
   const n = Number(length);
   const p = Number(pa);
   // a + n is exact whenever it is <= 2^iovaBits (<= 2^53), and above otherwise.
-  if (a % G !== 0 || n % G !== 0 || p % G !== 0 || a + n > 2 ** f.iovaBits) return false;
+  if (((a | n | p) & (G - 1)) !== 0 || a + n > f.reachNumber) return false;
   R.push(a / G, (a + n) / G, p / G);
   return true;
 }
@@ -510,11 +510,11 @@ export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  const G = 2 ** f.granuleShift;
+  const G = f.granule;
   if (iova >= 0n && iova < B53 && length > 0n && length < B53) {
     const a = Number(iova);
     const n = Number(length);
-    if (a % G === 0 && n % G === 0 && a + n <= 2 ** f.iovaBits) {
+    if (((a | n) & (G - 1)) === 0 && a + n <= f.reachNumber) {
       const op = new Op(pt, c);
       const root = unmapIn(op, pt.root, 0, 0, a / G, (a + n) / G);
       return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped * G) };
@@ -535,7 +535,7 @@ export function leafAt(pt: PageTable, page: number): PtLeaf | undefined {
   const spans = pt.format.spans;
   let node: PtSlot = pt.root;
   for (let d = 0; typeof node === 'object'; d++) {
-    node = node.slot(Math.floor(page / spans[d]!) % ENTRIES);
+    node = node.slot(Math.floor(page / spans[d]!) & (ENTRIES - 1));
   }
   return node;
 }
