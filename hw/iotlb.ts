@@ -4,8 +4,8 @@
 // looks at page tables, so an unmap without invalidation leaves stale entries that a
 // later DMA will hit (intentionally: that is what property tests must catch).
 // Eviction is FIFO by fill order (oldest live fill goes first), deterministic.
-// Entries live in one place: per domain, per leaf depth, a persistent chunked list
-// ordered by IOVA (hw/sorted.ts). It serves exact lookups (a binary search, no hashing)
+// Entries live in one place: per domain, per leaf depth, a persistent chunked map
+// keyed by iovaBase (hw/sorted.ts). It serves exact lookups (a binary search, no hashing)
 // and range invalidation alike (O(log n + hits), one new Iotlb however many entries go;
 // a whole-domain invalidation drops the domain's lists at once).
 // Invariants: size = number of entries in the lists <= capacity; a domain with no entry
@@ -17,9 +17,9 @@
 // is written again.
 
 import { PMap } from './pmap.js';
-import { SortedList } from './sorted.js';
+import { SortedMap } from './sorted.js';
 
-type Tree = SortedList<TlbEntry>;
+type Tree = SortedMap<TlbEntry>;
 
 export const DEFAULT_IOTLB_CAPACITY = 1024;
 
@@ -39,11 +39,6 @@ export class TlbEntry {
     /** Fill order (for debugging: the queue keeps the order itself). */
     readonly seq: number,
   ) {}
-
-  /** Sort key in its (domain, depth) list. */
-  get key(): number {
-    return this.iovaBase;
-  }
 }
 
 /** One domain's entries: per leaf depth, ordered by iovaBase (undefined: none). */
@@ -212,8 +207,8 @@ export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: num
     size--;
   }
   const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, tlb.nextSeq);
-  const tree = treeOf(domains, domain, depth) ?? SortedList.empty<TlbEntry>();
-  const next = tree.set(entry);
+  const tree = treeOf(domains, domain, depth) ?? SortedMap.empty<TlbEntry>();
+  const next = tree.set(iovaBase, entry);
   const grew = next.size - tree.size;
   domains = withTree(domains, domain, depth, next, grew);
   queue = qPush(queue, entry);
@@ -261,6 +256,6 @@ export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans: readonly numbe
 /** All entries in a stable order: domain, then IOVA, then depth. */
 export function tlbEntries(tlb: Iotlb): TlbEntry[] {
   const out: TlbEntry[] = [];
-  for (const dt of tlb.domains.values()) for (const t of dt.trees) if (t) out.push(...t.values());
+  for (const dt of tlb.domains.values()) for (const t of dt.trees) if (t) for (const [, e] of t.entries()) out.push(e);
   return out.sort((a, b) => a.domain - b.domain || a.iovaBase - b.iovaBase || a.depth - b.depth);
 }
