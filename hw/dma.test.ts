@@ -157,6 +157,23 @@ test('IOTLB: bounded capacity, FIFO eviction, full invalidation', () => {
   assert.throws(() => invalidate(hw, 'dmar0', { iova: 0n }), /domain/);
 });
 
+test('without dirty tracking a DMA never writes a page table: fills, evictions and faults change only the unit', () => {
+  let { hw, d } = setup(2);
+  hw = domainMap(hw, d, 0n, 0x100000n, 8n * K4, RW);
+  hw = domainMap(hw, d, M2, 0x400000n, M2, READ);
+  const domains = hw.domains;
+  const older: [HwState, string][] = [];
+  const show = (h: HwState) => JSON.stringify(iotlbContents(h, 'dmar0'), (_, v) => (typeof v === 'bigint' ? v.toString(16) : v));
+  for (const [iova, dir] of [[0n, 'write'], [K4, 'read'], [2n * K4 + 8n, 'write'], [M2 + 3n, 'write'], [0x10000000n, 'read'], [K4, 'write']] as const) {
+    older.push([hw, show(hw)]);
+    hw = dma(hw, 'dmar0', 'dev0', iova, 16n, dir).hw;
+    assert.is(hw.domains, domains);
+  }
+  assert.is(faultLog(hw, 'dmar0').length, 2);
+  // Every older state still shows the IOTLB it had.
+  for (const [h, want] of older) assert.is(show(h), want);
+});
+
 test('a multi-page DMA larger than the IOTLB still translates every byte', () => {
   let { hw, d } = setup(2);
   hw = domainMap(hw, d, 0n, 0x100000n, 16n * K4, RW);

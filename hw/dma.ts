@@ -27,12 +27,13 @@ export type DmaResult =
 export type DmaDir = 'read' | 'write';
 
 const TWO53 = 2 ** 53;
+const B53 = 1n << 53n;
 const U64_END = 1n << 64n;
 
-
-function toBig(paG: number, off: number, g: number): bigint {
-  const n = paG * 2 ** g + off;
-  return n < TWO53 ? BigInt(n) : (BigInt(paG) << BigInt(g)) + BigInt(off);
+/** pa of byte `off` of physical granule paG, as a bigint (exact at any size). */
+function toBig(paG: number, off: number, G: number, gs: number): bigint {
+  const n = paG * G + off;
+  return n < TWO53 ? BigInt(n) : (BigInt(paG) << BigInt(gs)) + BigInt(off);
 }
 
 function fail(hw: HwState, unit: Unit, rid: string, domain: number | null, dir: DmaDir, fault: FaultKind, iova: bigint, reason: string): { hw: HwState; result: DmaResult } {
@@ -53,21 +54,27 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   const did = ctx.domain;
   const f = unit.format;
   const gs = f.granuleShift;
-  const G = 2 ** gs;
-  const top = 2 ** f.iovaBits;
-  // Bigint-bigint checks (cheap once optimised), then exact numbers below top.
+  const G = f.granule;
+  const top = f.reachNumber;
+  // Bigint-literal checks, then exact numbers below top (iova < 2^48; a length of 2^53
+  // or more reaches beyond top whatever a is, and a + n is exact up to top).
   if (iova >= f.reach) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
   const a = Number(iova);
-  const beyond = iova + length > f.reach;
-  const end = beyond ? top : a + Number(length);
+  const n = length < B53 ? Number(length) : Infinity;
+  const beyond = a + n > top;
+  const end = beyond ? top : a + n;
   const need = dir === 'write' ? WRITE : READ;
   let domain: Domain | undefined;
   let tlb: Iotlb = unit.iotlb;
   let pt: PageTable | null = null;
   const spans = f.spans;
-  // Segments as flat number quads [iova, pa granule, pa byte offset, length]: exact
-  // numbers while translating, one array for the whole DMA.
-  const segs: number[] = [];
+  // The segment being built: iova, pa granule, pa byte offset, length (exact numbers);
+  // earlier ones as flat quads in `done`, allocated only for a DMA of several segments.
+  let sIova = a;
+  let sPaG = 0;
+  let sOff = 0;
+  let sLen = 0;
+  let done: number[] | undefined;
   let cur = a;
   let faulted: { kind: FaultKind; at: number; reason: string } | undefined;
   while (cur < end) {
@@ -87,7 +94,7 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
       }
       const depth = leafDepth(leaf);
       const span = spans[depth]!;
-      const r = tlbFill(tlb, did, depth, page - (page % span), span, leafPfn(leaf), leafProt(leaf) & (READ | WRITE));
+      const r = tlbFill(tlb, did, depth, page - (page & (span - 1)), span, leafPfn(leaf), leafProt(leaf) & (READ | WRITE));
       tlb = r.tlb;
       e = r.entry;
     }
@@ -100,12 +107,15 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
     const chunkEnd = leafEnd < end ? leafEnd : end;
     const off = cur - leafStart;
     const offG = Math.floor(off / G);
-    const n = segs.length;
     // Later chunks start on a leaf boundary (offset 0): contiguous if pa granules meet.
-    if (n > 0 && off === 0 && segs[n - 3]! + (segs[n - 2]! + segs[n - 1]!) / G === e.pfn) {
-      segs[n - 1]! += chunkEnd - cur;
+    if (sLen > 0 && off === 0 && sPaG + (sOff + sLen) / G === e.pfn) {
+      sLen += chunkEnd - cur;
     } else {
-      segs.push(cur, e.pfn + offG, off - offG * G, chunkEnd - cur);
+      if (sLen > 0) (done ??= []).push(sIova, sPaG, sOff, sLen);
+      sIova = cur;
+      sPaG = e.pfn + offG;
+      sOff = off - offG * G;
+      sLen = chunkEnd - cur;
     }
     if (need === WRITE) {
       domain ??= getDomain(hw, did);
@@ -130,15 +140,13 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
     const at = faulted.at === a ? iova : BigInt(faulted.at);
     return fail(out, unit, rid, did, dir, faulted.kind, at, `${faulted.reason} at iova 0x${at.toString(16)}`);
   }
+  const last: DmaSegment = { iova: sIova === a ? iova : BigInt(sIova), pa: toBig(sPaG, sOff, G, gs), length: sIova === a && sLen === end - a ? length : BigInt(sLen) };
+  if (done === undefined) return { hw: out, result: { ok: true, pa: last.pa, segments: [last] } };
   const segments: DmaSegment[] = [];
-  for (let i = 0; i < segs.length; i += 4) {
-    const len = segs[i + 3]!;
-    segments.push({
-      iova: i === 0 ? iova : BigInt(segs[i]!),
-      pa: toBig(segs[i + 1]!, segs[i + 2]!, gs),
-      length: i === 0 && len === end - a ? length : BigInt(len),
-    });
+  for (let i = 0; i < done.length; i += 4) {
+    segments.push({ iova: i === 0 ? iova : BigInt(done[i]!), pa: toBig(done[i + 1]!, done[i + 2]!, G, gs), length: BigInt(done[i + 3]!) });
   }
+  segments.push(last);
   return { hw: out, result: { ok: true, pa: segments[0]!.pa, segments } };
 }
 
@@ -151,12 +159,21 @@ export function invalidate(hw: HwState, unitName: string, scope: { domain?: numb
   if (scope.length !== undefined && scope.iova === undefined) throw new Error('invalidation length without iova');
   let start: number | undefined;
   let end: number | undefined;
-  if (scope.iova !== undefined) {
-    const gs = BigInt(unit.format.granuleShift);
-    const last = scope.length === undefined ? (1n << 64n) - 1n : scope.iova + scope.length - 1n;
-    if (scope.length !== undefined && scope.length <= 0n) return hw;
-    start = Number(scope.iova >> gs);
-    end = Number(last >> gs) + 1;
+  const { iova, length } = scope;
+  if (iova !== undefined) {
+    if (length !== undefined && length <= 0n) return hw;
+    if (length !== undefined && iova < B53 && length < B53 && Number(iova) + Number(length) <= TWO53) {
+      // The usual range, in exact numbers (no bigint arithmetic).
+      const G = unit.format.granule;
+      const a = Number(iova);
+      start = Math.floor(a / G);
+      end = Math.floor((a + Number(length) - 1) / G) + 1;
+    } else {
+      const gs = BigInt(unit.format.granuleShift);
+      const last = length === undefined ? U64_END - 1n : iova + length - 1n;
+      start = Number(iova >> gs);
+      end = Number(last >> gs) + 1;
+    }
   }
   const tlb = tlbInvalidate(unit.iotlb, { domain: scope.domain, start, end }, unit.format.spans);
   if (tlb === unit.iotlb) return hw;

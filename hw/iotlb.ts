@@ -4,15 +4,17 @@
 // looks at page tables, so an unmap without invalidation leaves stale entries that a
 // later DMA will hit (intentionally: that is what property tests must catch).
 // Eviction is FIFO by fill order (oldest live fill goes first), deterministic.
-// Invariants: `entries` and `index` hold exactly the same set of live entries; size =
-// entries.size <= capacity. `queue` holds every live entry exactly once, in fill (seq)
-// order, plus dead ones (invalidated after their fill): invalidation does not touch the
-// queue, eviction skips dead entries at the front (an entry is live iff `entries` maps
-// its key to that very object), and a fill compacts the queue once it exceeds twice the
-// capacity, so it stays O(capacity). `index` orders each (domain, depth)'s entries by
-// IOVA (a persistent chunked sorted list per pair, hw/sorted.ts): a range invalidation
-// costs O(log n + hits), with one range deletion per (domain, depth) and one new Iotlb
-// however many entries go. No array reachable from a published Iotlb is written again.
+// Entries live in one place: per domain, per leaf depth, a persistent chunked map
+// keyed by iovaBase (hw/sorted.ts). It serves exact lookups (a binary search, no hashing)
+// and range invalidation alike (O(log n + hits), one new Iotlb however many entries go;
+// a whole-domain invalidation drops the domain's lists at once).
+// Invariants: size = number of entries in the lists <= capacity; a domain with no entry
+// has no DomainTlb, a depth with none has no list. `queue` holds every live entry exactly
+// once, in fill (seq) order, plus dead ones (invalidated after their fill): invalidation
+// does not touch the queue, eviction skips dead entries at the front (an entry is live
+// iff its list holds that very object), and a fill compacts the queue once it exceeds
+// twice the capacity, so it stays O(capacity). Nothing reachable from a published Iotlb
+// is written again.
 
 import { PMap } from './pmap.js';
 import { SortedMap } from './sorted.js';
@@ -39,46 +41,80 @@ export class TlbEntry {
   ) {}
 }
 
-/** Composite key: leaf-size page number and depth, < 2^41 for any 48-bit IOVA. */
-const keyOf = (iovaBase: number, span: number, depth: number): number => (iovaBase / span) * 8 + depth;
+/** One domain's entries: per leaf depth, ordered by iovaBase (undefined: none). */
+export class DomainTlb {
+  constructor(
+    readonly trees: readonly (Tree | undefined)[],
+    readonly size: number,
+  ) {}
+}
 
 const QCHUNK = 32;
 
-/** Persistent fill-order queue: chunks of <= QCHUNK entries; the first `first` entries
- *  of chunks[0] are already consumed. `length` counts the unconsumed ones. */
+/** Newest-first list of the fills not yet gathered into a chunk. */
+class Back {
+  constructor(
+    readonly entry: TlbEntry,
+    readonly older: Back | null,
+  ) {}
+}
+
+/** Persistent fill-order queue: full chunks of QCHUNK entries, oldest first (the first
+ *  `first` entries of chunks[0] are already consumed), then up to QCHUNK - 1 newer fills
+ *  in `back`, newest first. A push allocates one Back cell, and every QCHUNK-th push
+ *  gathers them into a chunk. `length` counts the unconsumed entries. */
 export class FillQueue {
   constructor(
     readonly chunks: readonly (readonly TlbEntry[])[],
     readonly first: number,
+    readonly back: Back | null,
+    readonly backLength: number,
     readonly length: number,
   ) {}
 
-  static readonly EMPTY = new FillQueue([], 0, 0);
+  static readonly EMPTY = new FillQueue([], 0, null, 0, 0);
+}
+
+/** The entries of `back`, oldest first, as one array. */
+function gather(back: Back | null, n: number): TlbEntry[] {
+  const out = new Array<TlbEntry>(n);
+  for (let b = back, i = n - 1; b; b = b.older, i--) out[i] = b.entry;
+  return out;
 }
 
 function qPush(q: FillQueue, e: TlbEntry): FillQueue {
-  const n = q.chunks.length;
+  if (q.backLength + 1 < QCHUNK) return new FillQueue(q.chunks, q.first, new Back(e, q.back), q.backLength + 1, q.length + 1);
+  const chunk = gather(new Back(e, q.back), QCHUNK);
   const chunks = q.chunks.slice();
-  const last = n > 0 ? q.chunks[n - 1]! : undefined;
-  if (last !== undefined && last.length < QCHUNK) {
-    const c = last.slice();
-    c.push(e);
-    chunks[n - 1] = c;
-  } else chunks.push([e]);
-  return new FillQueue(chunks, q.first, q.length + 1);
+  chunks.push(chunk);
+  return new FillQueue(chunks, q.first, null, 0, q.length + 1);
 }
 
-const isLive = (entries: PMap<TlbEntry>, e: TlbEntry): boolean => entries.get(e.domain, keyOf(e.iovaBase, e.span, e.depth)) === e;
+/** The same queue with `back` gathered into a chunk (so that it can be consumed). */
+function qFlatten(q: FillQueue): FillQueue {
+  if (q.backLength === 0) return q;
+  const chunks = q.chunks.slice();
+  chunks.push(gather(q.back, q.backLength));
+  return new FillQueue(chunks, q.first, null, 0, q.length);
+}
+
+function treeOf(domains: PMap<DomainTlb>, domain: number, depth: number): Tree | undefined {
+  const dt = domains.get(domain);
+  return dt === undefined ? undefined : dt.trees[depth];
+}
+
+const isLive = (domains: PMap<DomainTlb>, e: TlbEntry): boolean => treeOf(domains, e.domain, e.depth)?.get(e.iovaBase) === e;
 
 /** The live entries of q, in order, in full chunks. */
-function qCompact(q: FillQueue, entries: PMap<TlbEntry>): FillQueue {
+function qCompact(q: FillQueue, domains: PMap<DomainTlb>): FillQueue {
+  const all = qFlatten(q);
   const chunks: TlbEntry[][] = [];
   let cur: TlbEntry[] = [];
   let n = 0;
-  for (let ci = 0; ci < q.chunks.length; ci++) {
-    const c = q.chunks[ci]!;
-    for (let i = ci === 0 ? q.first : 0; i < c.length; i++) {
-      if (!isLive(entries, c[i]!)) continue;
+  for (let ci = 0; ci < all.chunks.length; ci++) {
+    const c = all.chunks[ci]!;
+    for (let i = ci === 0 ? all.first : 0; i < c.length; i++) {
+      if (!isLive(domains, c[i]!)) continue;
       cur.push(c[i]!);
       n++;
       if (cur.length === QCHUNK) {
@@ -88,64 +124,72 @@ function qCompact(q: FillQueue, entries: PMap<TlbEntry>): FillQueue {
     }
   }
   if (cur.length > 0) chunks.push(cur);
-  return new FillQueue(chunks, 0, n);
+  return new FillQueue(chunks, 0, null, 0, n);
 }
 
 export class Iotlb {
   constructor(
     readonly capacity: number,
-    readonly entries: PMap<TlbEntry>,
+    /** Live entries. */
+    readonly size: number,
+    /** Domain -> its entries per depth (absent: the domain has none). */
+    readonly domains: PMap<DomainTlb>,
     readonly queue: FillQueue,
     readonly nextSeq: number,
-    /** Depths that may have entries (superset); trims lookup probes. */
-    readonly depthMask: number,
-    /** (domain, depth) -> that pair's entries ordered by iovaBase. */
-    readonly index: PMap<Tree>,
   ) {}
-
-  get size(): number {
-    return this.entries.size;
-  }
 }
 
 export function emptyIotlb(capacity = DEFAULT_IOTLB_CAPACITY): Iotlb {
   if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`bad IOTLB capacity ${capacity}`);
-  return new Iotlb(capacity, PMap.empty(), FillQueue.EMPTY, 0, 0, PMap.empty());
+  return new Iotlb(capacity, 0, PMap.empty(), FillQueue.EMPTY, 0);
 }
 
-/** Entry translating granule `page` of `domain`, probing each leaf depth. Allocation-free. */
+/** Entry translating granule `page` of `domain`, probing each leaf depth, smallest leaf
+ *  first. Allocation-free. */
 export function tlbLookup(tlb: Iotlb, domain: number, page: number, spans: readonly number[]): TlbEntry | undefined {
-  let mask = tlb.depthMask;
-  for (let d = spans.length - 1; mask !== 0 && d >= 0; d--) {
-    const bit = 1 << d;
-    if ((mask & bit) === 0) continue;
-    mask &= ~bit;
+  if (tlb.size === 0) return undefined;
+  const dt = tlb.domains.get(domain);
+  if (dt === undefined) return undefined;
+  const trees = dt.trees;
+  for (let d = trees.length - 1; d >= 0; d--) {
+    const tree = trees[d];
+    if (tree === undefined) continue;
     const span = spans[d]!;
-    const base = page - (page % span);
-    const e = tlb.entries.get(domain, keyOf(base, span, d));
+    const e = tree.get(page - (page & (span - 1)));
     if (e !== undefined) return e;
   }
   return undefined;
 }
 
-function unindex(index: PMap<Tree>, e: TlbEntry): PMap<Tree> {
-  const tree = index.get(e.domain, e.depth)!.delete(e.iovaBase);
-  return tree.size === 0 ? index.delete(e.domain, e.depth) : index.set2(e.domain, e.depth, tree);
+/** `domains` with the domain's tree of `depth` replaced (size changed by `delta`). */
+function withTree(domains: PMap<DomainTlb>, domain: number, depth: number, tree: Tree, delta: number): PMap<DomainTlb> {
+  const dt = domains.get(domain);
+  const size = (dt === undefined ? 0 : dt.size) + delta;
+  if (size === 0) return domains.delete(domain);
+  const old = dt === undefined ? [] : dt.trees;
+  const trees = new Array<Tree | undefined>(old.length > depth ? old.length : depth + 1);
+  for (let d = 0; d < trees.length; d++) trees[d] = old[d];
+  trees[depth] = tree.size === 0 ? undefined : tree;
+  return domains.set(domain, new DomainTlb(trees, size));
 }
 
 /** Caches a leaf translation after a miss, evicting the oldest live fill when full. */
 export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: number, span: number, pfn: number, prot: number): { tlb: Iotlb; entry: TlbEntry } {
-  let entries = tlb.entries;
-  let index = tlb.index;
+  let domains = tlb.domains;
   let queue = tlb.queue;
-  if (entries.size >= tlb.capacity) {
+  let size = tlb.size;
+  if (size >= tlb.capacity) {
     // Pop from the front up to and including the first live entry (there is one: the
-    // queue holds every live entry), then drop it from entries and index.
+    // queue holds every live entry), then drop it from its list.
     let ci = 0;
     let i = queue.first;
     let popped = 0;
     let victim: TlbEntry;
     for (;;) {
+      if (ci === queue.chunks.length) {
+        // Every full chunk was consumed: gather the back, keep scanning it.
+        queue = qFlatten(queue);
+      }
       const c = queue.chunks[ci]!;
       const e = c[i]!;
       popped++;
@@ -153,21 +197,23 @@ export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: num
         ci++;
         i = 0;
       }
-      if (isLive(entries, e)) {
+      if (isLive(domains, e)) {
         victim = e;
         break;
       }
     }
-    queue = new FillQueue(ci === 0 ? queue.chunks : queue.chunks.slice(ci), i, queue.length - popped);
-    entries = entries.delete(victim.domain, keyOf(victim.iovaBase, victim.span, victim.depth));
-    index = unindex(index, victim);
+    queue = new FillQueue(ci === 0 ? queue.chunks : queue.chunks.slice(ci), i, queue.back, queue.backLength, queue.length - popped);
+    domains = withTree(domains, victim.domain, victim.depth, treeOf(domains, victim.domain, victim.depth)!.delete(victim.iovaBase), -1);
+    size--;
   }
   const entry = new TlbEntry(domain, depth, iovaBase, span, pfn, prot, tlb.nextSeq);
-  entries = entries.set2(domain, keyOf(iovaBase, span, depth), entry);
-  index = index.set2(domain, depth, (index.get(domain, depth) ?? SortedMap.empty<TlbEntry>()).set(iovaBase, entry));
+  const tree = treeOf(domains, domain, depth) ?? SortedMap.empty<TlbEntry>();
+  const next = tree.set(iovaBase, entry);
+  const grew = next.size - tree.size;
+  domains = withTree(domains, domain, depth, next, grew);
   queue = qPush(queue, entry);
-  if (queue.length > 2 * tlb.capacity + QCHUNK) queue = qCompact(queue, entries);
-  return { tlb: new Iotlb(tlb.capacity, entries, queue, tlb.nextSeq + 1, tlb.depthMask | (1 << depth), index), entry };
+  if (queue.length > 2 * tlb.capacity + QCHUNK) queue = qCompact(queue, domains);
+  return { tlb: new Iotlb(tlb.capacity, size + grew, domains, queue, tlb.nextSeq + 1), entry };
 }
 
 /** Invalidation scope, in granules. No domain: everything. No range: the whole domain. */
@@ -177,34 +223,39 @@ export interface TlbScope {
   end?: number;
 }
 
-export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans?: readonly number[]): Iotlb {
-  if (scope.domain === undefined) {
-    return tlb.size === 0 ? tlb : new Iotlb(tlb.capacity, PMap.empty(), FillQueue.EMPTY, tlb.nextSeq, 0, PMap.empty());
-  }
+/** Drops what the scope covers: the queue keeps the dropped entries as dead ones. One
+ *  new Iotlb however many go; a range costs a binary search per depth plus the hits. */
+export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans: readonly number[]): Iotlb {
   if (tlb.size === 0) return tlb;
+  if (scope.domain === undefined) return new Iotlb(tlb.capacity, 0, PMap.empty(), FillQueue.EMPTY, tlb.nextSeq);
   const domain = scope.domain;
+  const dt = tlb.domains.get(domain);
+  if (dt === undefined) return tlb;
+  if (scope.start === undefined && scope.end === undefined) {
+    return new Iotlb(tlb.capacity, tlb.size - dt.size, tlb.domains.delete(domain), tlb.queue, tlb.nextSeq);
+  }
   const start = scope.start ?? 0;
   const end = scope.end ?? Infinity;
-  let index = tlb.index;
-  let hits: TlbEntry[] | undefined;
-  for (let d = 0, mask = tlb.depthMask; mask !== 0; d++, mask >>>= 1) {
-    if ((mask & 1) === 0) continue;
-    const tree = index.get(domain, d);
+  let trees: (Tree | undefined)[] | undefined;
+  let gone = 0;
+  for (let d = 0; d < dt.trees.length; d++) {
+    const tree = dt.trees[d];
     if (tree === undefined) continue;
     // Entries of depth d overlap [start, end) iff iovaBase is in [start - span + 1, end).
-    const span = spans ? spans[d]! : tree.entries().next().value![1].span;
-    hits ??= [];
-    const next = tree.deleteRange(start - span + 1, end, hits);
-    if (next !== tree) index = next.size === 0 ? index.delete(domain, d) : index.set2(domain, d, next);
+    const next = tree.deleteRange(start - spans[d]! + 1, end);
+    if (next === tree) continue;
+    trees ??= dt.trees.slice();
+    trees[d] = next.size === 0 ? undefined : next;
+    gone += tree.size - next.size;
   }
-  if (hits === undefined || hits.length === 0) return tlb;
-  // One new Iotlb for the whole invalidation; the queue keeps the hits as dead entries.
-  let entries = tlb.entries;
-  for (const e of hits) entries = entries.delete(e.domain, keyOf(e.iovaBase, e.span, e.depth));
-  return new Iotlb(tlb.capacity, entries, tlb.queue, tlb.nextSeq, tlb.depthMask, index);
+  if (trees === undefined) return tlb;
+  const domains = gone === dt.size ? tlb.domains.delete(domain) : tlb.domains.set(domain, new DomainTlb(trees, dt.size - gone));
+  return new Iotlb(tlb.capacity, tlb.size - gone, domains, tlb.queue, tlb.nextSeq);
 }
 
 /** All entries in a stable order: domain, then IOVA, then depth. */
 export function tlbEntries(tlb: Iotlb): TlbEntry[] {
-  return [...tlb.entries.values()].sort((a, b) => a.domain - b.domain || a.iovaBase - b.iovaBase || a.depth - b.depth);
+  const out: TlbEntry[] = [];
+  for (const dt of tlb.domains.values()) for (const t of dt.trees) if (t) for (const [, e] of t.entries()) out.push(e);
+  return out.sort((a, b) => a.domain - b.domain || a.iovaBase - b.iovaBase || a.depth - b.depth);
 }

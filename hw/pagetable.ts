@@ -111,27 +111,17 @@ export class NodeEdit {
   private readonly chunks: (Chunk | undefined)[];
   /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
-  /**
-   * `fresh`: nodes and chunks made earlier in the same batch operation (mapRuns). Nobody
-   * else can reach them yet, so this edit writes them in place instead of copying.
-   */
-  constructor(base: PtNode | undefined, private readonly fresh?: Set<object>) {
-    if (fresh && base && fresh.has(base)) this.chunks = base.chunks as (Chunk | undefined)[];
-    else this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
+  constructor(base: PtNode | undefined) {
+    this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
   }
 
   /** Chunk c, writable (copied or created at the first call). */
   own(c: number): PtSlot[] {
     const ch = this.chunks[c] as PtSlot[] | undefined;
     if (this.owned & (1 << c)) return ch!;
-    if (this.fresh && ch && this.fresh.has(ch)) {
-      this.owned |= 1 << c;
-      return ch;
-    }
     const mine = ch ? ch.slice() : emptyChunk();
     this.chunks[c] = mine;
     this.owned |= 1 << c;
-    if (this.fresh) this.fresh.add(mine);
     return mine;
   }
 
@@ -146,9 +136,7 @@ export class NodeEdit {
   }
 
   node(used: number): PtNode {
-    const n = new PtNode(this.chunks, used);
-    if (this.fresh) this.fresh.add(n);
-    return n;
+    return new PtNode(this.chunks, used);
   }
 }
 
@@ -192,8 +180,6 @@ class Op {
   nodes: number;
   readonly leaves: number[];
   unmapped = 0;
-  /** Set by mapRuns: what this operation made, writable until it finishes (NodeEdit). */
-  fresh: Set<object> | undefined = undefined;
   constructor(
     readonly pt: PageTable,
     readonly c: PtCounters | undefined,
@@ -215,51 +201,64 @@ function overlap(op: Op, granule: number): Error {
 }
 
 /**
- * Maps granules [start, end) of the node's window (which starts at granule `base`) to
- * pfn.. ; throws on any overlap. Slots are handled in ascending order: a partial head
- * slot, a run of whole slots, a partial tail slot. All whole slots share pfn alignment
- * (their pfns differ by multiples of the span), so either all of them are leaves
- * (iommu_pgsize(): the largest allowed size that iova, pa and length permit) or all
- * of them are lower tables.
+ * Maps runs into a table page whose window starts at granule `base`. The runs are
+ * R[3j] = first granule, R[3j+1] = end granule, R[3j+2] = pfn of the first granule, for
+ * j in [j0, j1), ascending and disjoint, each clipped to [lo, hi) here; throws on any
+ * overlap with what is mapped. Slots are visited once each, in ascending order, so a
+ * page is copied once however many runs cross it: a slot that one run covers whole
+ * takes a leaf if the depth allows leaves and the pfn is aligned to the span
+ * (iommu_pgsize(): the largest allowed size that iova, pa and length permit; all whole
+ * slots of one run share that alignment, so they are filled as one run of leaves);
+ * any other touched slot gets a lower table holding every run that crosses it.
  */
-function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, start: number, end: number, pfn: number, prot: number): PtNode {
+function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node, op.fresh);
+  const edit = new NodeEdit(node);
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
-  let i = Math.floor((start - base) / span);
-  let eStart = base + i * span;
-  if (eStart !== start) {
-    // Head: the range starts inside slot i (and may end inside it too).
-    const e = end < eStart + span ? end : eStart + span;
-    used += mapChild(op, node, edit, depth, i, eStart, start, e, pfn, prot);
-    i++;
-    eStart += span;
-  }
-  const full = Math.floor((end - base) / span);
-  if (i < full) {
-    const p = pfn + (eStart - start);
-    if ((op.allowed & (1 << depth)) !== 0 && p % span === 0) {
-      fillLeaves(op, edit, depth, base, i, full, p, prot);
-      used += full - i;
-    } else {
-      for (let k = i; k < full; k++) used += mapChild(op, node, edit, depth, k, base + k * span, base + k * span, base + (k + 1) * span, p + (k - i) * span, prot);
+  let pos = lo;
+  for (let j = j0; j < j1; ) {
+    const S = R[3 * j]!;
+    const s = S > pos ? S : pos;
+    const e = R[3 * j + 1]! < hi ? R[3 * j + 1]! : hi;
+    if (s >= e) {
+      j++;
+      continue;
     }
-    eStart += (full - i) * span;
-    i = full;
+    const k = Math.floor((s - base) / span);
+    const ws = base + k * span;
+    if (s === ws && e >= ws + span) {
+      // Whole slots [k, kf) of run j.
+      const kf = Math.floor((e - base) / span);
+      const p = R[3 * j + 2]! + (ws - S);
+      if ((op.allowed & (1 << depth)) !== 0 && (p & (span - 1)) === 0) {
+        fillLeaves(op, edit, depth, base, k, kf, p, prot);
+        used += kf - k;
+      } else {
+        for (let x = k; x < kf; x++) used += mapChild(op, node, edit, depth, x, base + x * span, R, j, j + 1, base + x * span, base + (x + 1) * span, prot);
+      }
+      pos = base + kf * span;
+    } else {
+      // Slot k partly: it takes every run that starts before its end; the last of them
+      // may go on past it.
+      const we = ws + span;
+      let jb = j + 1;
+      while (jb < j1 && R[3 * jb]! < we) jb++;
+      used += mapChild(op, node, edit, depth, k, ws, R, j, jb, s, we < hi ? we : hi, prot);
+      pos = we;
+      j = jb - 1;
+    }
   }
-  // Tail: the range ends inside slot i.
-  if (eStart < end) used += mapChild(op, node, edit, depth, i, eStart, eStart, end, pfn + (eStart - start), prot);
   return edit.node(used);
 }
 
-/** Maps granules [s, e) (part of slot i, whose window starts at eStart) below slot i;
- *  returns 1 if the slot was empty. */
-function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, s: number, e: number, p: number, prot: number): number {
+/** Maps runs [j0, j1) clipped to [lo, hi) (inside slot i, whose window starts at eStart)
+ *  below slot i; returns 1 if the slot was empty. */
+function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): number {
   const cur = node ? node.slot(i) : undefined;
-  if (cur !== undefined && typeof cur !== 'object') throw overlap(op, s);
-  edit.set(i, mapIn(op, cur, depth + 1, eStart, s, e, p, prot));
+  if (cur !== undefined && typeof cur !== 'object') throw overlap(op, lo);
+  edit.set(i, mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot));
   return cur === undefined ? 1 : 0;
 }
 
@@ -391,10 +390,10 @@ function unmapSlot(op: Op, cur: PtNode | PtLeaf, depth: number, eStart: number, 
   // with the same pa, prot and dirty state, using the largest sizes that fit.
   const pfn = leafPfn(cur);
   const prot = leafProt(cur);
-  let child: PtNode | undefined;
-  if (s > eStart) child = mapIn(op, child, depth + 1, eStart, eStart, s, pfn, prot);
-  if (e < eStart + span) child = mapIn(op, child, depth + 1, eStart, e, eStart + span, pfn + (e - eStart), prot);
-  return child;
+  const R: number[] = [];
+  if (s > eStart) R.push(eStart, s, pfn);
+  if (e < eStart + span) R.push(e, eStart + span, pfn + (e - eStart));
+  return R.length === 0 ? undefined : mapIn(op, undefined, depth + 1, eStart, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot);
 }
 
 /** Forgets a table page wholly inside an unmapped range: counts its table pages and
@@ -445,24 +444,42 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
   return { start: Number(iova >> g), end: Number((iova + length) >> g) };
 }
 
+/**
+ * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
+ * kind: iova, pa and length below 2^53 (exact numbers), granule aligned, inside the
+ * table's reach. Number checks after bigint-literal comparisons: nothing is allocated.
+ */
+function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
+  if (!(iova >= 0n && iova < B53 && pa >= 0n && pa < B53 && length > 0n && length < B53)) return false;
+  const G = f.granule;
+  const a = Number(iova);
+  const n = Number(length);
+  const p = Number(pa);
+  // a + n is exact whenever it is <= 2^iovaBits (<= 2^53), and above otherwise.
+  if (((a | n | p) & (G - 1)) !== 0 || a + n > f.reachNumber) return false;
+  R.push(a / G, (a + n) / G, p / G);
+  return true;
+}
+
+const protOk = (prot: number): boolean => prot === 1 || prot === 2 || prot === 3;
+
+/** Maps the runs R (triples, ascending, disjoint, at least one) in one operation. */
+function mapTriples(pt: PageTable, R: readonly number[], prot: number, c: PtCounters | undefined): PageTable {
+  const op = new Op(pt, c);
+  return finish(pt, op, mapIn(op, pt.root, 0, 0, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot));
+}
+
 export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  // Fast path: the checks as bigint-bigint operations (cheap once optimised) and then
-  // three conversions; anything unusual takes the checks below, which also throw.
-  if (iova >= 0n && length > 0n && pa >= 0n && pa < B53 && ((iova | length | pa) & f.granuleMask) === 0n && iova + length <= f.reach && (prot === 1 || prot === 2 || prot === 3)) {
-    const G = 2 ** f.granuleShift;
-    const a = Number(iova) / G;
-    const op = new Op(pt, c);
-    return finish(pt, op, mapIn(op, pt.root, 0, 0, a, a + Number(length) / G, Number(pa) / G, prot));
-  }
+  const R: number[] = [];
+  // Anything unusual takes the checks below, which also throw.
+  if (protOk(prot) && pushRun(f, R, iova, pa, length)) return mapTriples(pt, R, prot, c);
   const { start, end } = toGranules(f, iova, length);
   if ((prot & RW) === 0 || (prot & ~RW) !== 0) throw new Error(`bad prot ${prot}`);
   if (pa < 0n || (pa & f.granuleMask) !== 0n || pa + length > U64_END) {
     throw new Error(`pa 0x${pa.toString(16)} not granule aligned or beyond u64`);
   }
-  const op = new Op(pt, c);
-  const root = mapIn(op, pt.root, 0, 0, start, end, Number(pa >> BigInt(f.granuleShift)), prot);
-  return finish(pt, op, root);
+  return mapTriples(pt, [start, end, Number(pa >> BigInt(f.granuleShift))], prot, c);
 }
 
 export interface MapRun {
@@ -473,36 +490,35 @@ export interface MapRun {
 
 /**
  * Maps several runs (an area whose pages are physically in pieces) as one operation:
- * a table page is copied once, at its first write, and later runs write the copy in
- * place. Same result as mapping the runs one by one with `map`.
+ * the runs go down the table together, so a table page is copied once however many
+ * runs cross it. Same result as mapping the runs one by one with `map`.
  */
 export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  const G = 2 ** f.granuleShift;
-  for (const r of runs) {
-    const ok = r.iova >= 0n && r.length > 0n && r.pa >= 0n && r.pa < B53 && ((r.iova | r.length | r.pa) & f.granuleMask) === 0n && r.iova + r.length <= f.reach;
-    // Anything unusual maps run by run, where `map` words the error.
-    if (!ok || !(prot === 1 || prot === 2 || prot === 3)) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
+  const R: number[] = [];
+  let ok = protOk(prot);
+  for (let i = 0; ok && i < runs.length; i++) {
+    const r = runs[i]!;
+    ok = pushRun(f, R, r.iova, r.pa, r.length) && (i === 0 || R[3 * i]! >= R[3 * i - 2]!);
   }
-  const op = new Op(pt, c);
-  op.fresh = new Set();
-  let root = pt.root;
-  for (const r of runs) {
-    const a = Number(r.iova) / G;
-    root = mapIn(op, root, 0, 0, a, a + Number(r.length) / G, Number(r.pa) / G, prot);
-  }
-  return finish(pt, op, root);
+  // Anything unusual (unordered or overlapping runs included) maps run by run, where
+  // `map` words the error.
+  if (!ok || runs.length === 0) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
+  return mapTriples(pt, R, prot, c);
 }
 
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  if (iova >= 0n && length > 0n && ((iova | length) & f.granuleMask) === 0n && iova + length <= f.reach) {
-    const G = 2 ** f.granuleShift;
-    const a = Number(iova) / G;
-    const op = new Op(pt, c);
-    const root = unmapIn(op, pt.root, 0, 0, a, a + Number(length) / G);
-    return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped * G) };
+  const G = f.granule;
+  if (iova >= 0n && iova < B53 && length > 0n && length < B53) {
+    const a = Number(iova);
+    const n = Number(length);
+    if (((a | n) & (G - 1)) === 0 && a + n <= f.reachNumber) {
+      const op = new Op(pt, c);
+      const root = unmapIn(op, pt.root, 0, 0, a / G, (a + n) / G);
+      return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped * G) };
+    }
   }
   const top = f.reach;
   checkAligned(f, iova, length);
@@ -519,7 +535,7 @@ export function leafAt(pt: PageTable, page: number): PtLeaf | undefined {
   const spans = pt.format.spans;
   let node: PtSlot = pt.root;
   for (let d = 0; typeof node === 'object'; d++) {
-    node = node.slot(Math.floor(page / spans[d]!) % ENTRIES);
+    node = node.slot(Math.floor(page / spans[d]!) & (ENTRIES - 1));
   }
   return node;
 }
