@@ -14,7 +14,8 @@
  * Long-term pins (FOLL_LONGTERM) are not counted on the frame extents (that split
  * them at every pin edge): Memory keeps a separate index of the pinned PA runs, one
  * entry per pinned run of a pages object. Pin and unpin append to a change list that
- * is folded into the index when it is read or every few thousand changes (PinLog).
+ * is compacted every few thousand changes and folded into the sorted index when read
+ * (PinLog).
  * The pin count of a frame is the number of entries covering it.
  *
  * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
@@ -74,12 +75,12 @@ const EMPTY_PINS: PinIndex = new BTree<number, readonly number[]>(undefined, cmp
 const PA_LIMIT = 1n << 53n;
 
 /**
- * Pins and unpins not yet folded into the pin index, newest first (a persistent list:
- * appending shares the older ones). A replay pins and unpins on every MAP and UNMAP
- * but reads the index rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the
- * state hash), so each change costs one list node, and the index is rebuilt from the
- * folded base when read (memoized per list node) or every FOLD_EVERY changes: one
- * clone written in place instead of a path copy per change.
+ * Pins and unpins not yet compacted, newest first (a persistent list: appending shares
+ * the older ones). A replay pins and unpins on every MAP and UNMAP but reads the index
+ * rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the state hash), so each
+ * change costs one list node. Every COMPACT_EVERY changes the list is compacted into a
+ * PinBase (an unordered multiset: no sorting, no tree building on the hot path); the
+ * sorted index is built only when read, memoized per list node.
  */
 class PinLog {
   constructor(
@@ -92,8 +93,14 @@ class PinLog {
   ) {}
 }
 
-const FOLD_EVERY = 16384;
-/** Past this many changes a fold rebuilds the index from a Map instead of editing it. */
+/** The compacted pins: start PA -> run lengths. Its Map is never written after construction. */
+class PinBase {
+  constructor(readonly runs: ReadonlyMap<number, readonly number[]>) {}
+}
+
+const EMPTY_BASE = new PinBase(new Map());
+const COMPACT_EVERY = 16384;
+/** Past this many changes a read builds the index from a Map instead of editing a clone. */
 const REBUILD_AFTER = 32;
 
 /** The run lengths at a PA after one change; null when none is left. */
@@ -118,36 +125,49 @@ function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: 
   }
 }
 
-function rebuild(from: PinIndex, changes: readonly PinLog[]): PinIndex {
-  const m = new Map<number, readonly number[]>(from.entries());
-  applyAll(m, changes);
+/** The changes of `log` down to (not including) `stop`, newest first. */
+function changesOf(log: PinLog | null, stop: (e: PinLog) => boolean = () => false): { changes: PinLog[]; at: PinLog | null } {
+  const changes: PinLog[] = [];
+  let e = log;
+  for (; e !== null && !stop(e); e = e.older) changes.push(e);
+  return { changes, at: e };
+}
+
+function compact(base: PinBase, log: PinLog): PinBase {
+  const runs = new Map(base.runs);
+  applyAll(runs, changesOf(log).changes);
+  return new PinBase(runs);
+}
+
+function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
   const t = new BTree<number, readonly number[]>(undefined, cmpNum);
-  for (const k of [...m.keys()].sort(cmpNum)) t.set(k, m.get(k)!);
+  for (const k of [...runs.keys()].sort(cmpNum)) t.set(k, runs.get(k)!);
   return t;
 }
 
-/** The index for base + log, memoized by the log's head (a pure function of both). */
+/** The sorted index for base + log, memoized by the log's head or the base (pure functions of both). */
 const folded = new WeakMap<PinLog, PinIndex>();
+const baseTrees = new WeakMap<PinBase, PinIndex>();
 
-function fold(base: PinIndex, log: PinLog | null): PinIndex {
-  if (log === null) return base;
+function fold(base: PinBase, log: PinLog | null): PinIndex {
+  if (log === null) {
+    let t = baseTrees.get(base);
+    if (!t) baseTrees.set(base, (t = base === EMPTY_BASE ? EMPTY_PINS : treeOf(base.runs)));
+    return t;
+  }
   const hit = folded.get(log);
   if (hit) return hit;
   // Start from the newest already-built index along the list: a reader that looks after
   // every change (the invariant checker) pays one change per read.
-  const changes: PinLog[] = [];
-  let from = base;
-  for (let e: PinLog | null = log; e !== null; e = e.older) {
-    const built = folded.get(e);
-    if (built) {
-      from = built;
-      break;
-    }
-    changes.push(e);
-  }
+  const { changes, at } = changesOf(log, (e) => folded.has(e));
+  const from = at === null ? null : folded.get(at)!;
   let t: PinIndex;
-  if (changes.length <= REBUILD_AFTER) applyAll((t = from.clone()), changes);
-  else t = rebuild(from, changes);
+  if (from !== null && changes.length <= REBUILD_AFTER) applyAll((t = from.clone()), changes);
+  else {
+    const runs = from !== null ? new Map(from.entries()) : new Map(base.runs);
+    applyAll(runs, changes);
+    t = treeOf(runs);
+  }
   folded.set(log, t);
   return t;
 }
@@ -157,8 +177,8 @@ export class Memory {
     readonly procs: Readonly<Record<number, ProcMem>>,
     readonly frames: BTree<bigint, FrameExtent>,
     readonly nextPa: bigint,
-    /** The pin index as of the last fold; `pinLog` holds the changes since. */
-    private readonly pinBase: PinIndex = EMPTY_PINS,
+    /** The pins as of the last compaction; `pinLog` holds the changes since. */
+    private readonly pinBase: PinBase = EMPTY_BASE,
     /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
     readonly maxPin: number = 0,
     /**
@@ -183,12 +203,12 @@ export class Memory {
     return new Memory(this.procs, frames, this.nextPa, this.pinBase, this.maxPin, orphans, this.pinLog);
   }
 
-  /** One more pin change; folds the log into the base every FOLD_EVERY changes. */
+  /** One more pin change; compacts the log into the base every COMPACT_EVERY changes. */
   private logPin(pa: number, length: number, pin: boolean): Memory {
     const log = new PinLog(pa, length, pin, this.pinLog, (this.pinLog?.count ?? 0) + 1);
     const maxPin = pin && length > this.maxPin ? length : this.maxPin;
-    if (log.count < FOLD_EVERY) return new Memory(this.procs, this.frames, this.nextPa, this.pinBase, maxPin, this.orphans, log);
-    return new Memory(this.procs, this.frames, this.nextPa, fold(this.pinBase, log), maxPin, this.orphans, null);
+    if (log.count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, this.pinBase, maxPin, this.orphans, log);
+    return new Memory(this.procs, this.frames, this.nextPa, compact(this.pinBase, log), maxPin, this.orphans, null);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -332,8 +352,8 @@ export class Memory {
    * longer pinned are freed.
    */
   unpinFrames(pa: bigint, length: bigint): Memory {
-    // A run that was never pinned throws when the log is folded (at the latest within
-    // FOLD_EVERY changes, or at the next read of the index).
+    // A run that was never pinned throws when the log is compacted (at the latest within
+    // COMPACT_EVERY changes) or read, whichever comes first.
     const m = this.logPin(Number(pa), Number(length), false);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
