@@ -5,6 +5,7 @@
  * loop never awaits anything.
  */
 import * as fs from 'node:fs';
+import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface Out {
@@ -87,8 +88,14 @@ function writeAll(fd: number, text: string): void {
 
 const CHUNK = 1 << 20;
 
+/** The chunks of a file ("-": stdin); file-system errors become readable messages. */
 function* chunks(path: string): Generator<Buffer> {
-  const fd = path === '-' ? 0 : fs.openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = path === '-' ? 0 : fs.openSync(path, 'r');
+  } catch (e) {
+    throw describeFsError(path, e);
+  }
   const buf = Buffer.allocUnsafe(CHUNK);
   try {
     for (;;) {
@@ -98,7 +105,7 @@ function* chunks(path: string): Generator<Buffer> {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
         if ((e as NodeJS.ErrnoException).code === 'EOF') break;
-        throw e;
+        throw describeFsError(path, e);
       }
       if (n === 0) break;
       yield buf.subarray(0, n);
@@ -108,23 +115,45 @@ function* chunks(path: string): Generator<Buffer> {
   }
 }
 
-function* fileLines(path: string): Generator<string> {
-  const dec = new StringDecoder('utf8');
-  let rest = '';
-  for (const c of chunks(path)) {
-    const text = rest + dec.write(c);
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield text.slice(start, end);
-      start = nl + 1;
+/**
+ * Cuts a stream of UTF-8 chunks into lines ("\n" or "\r\n"; a last line without newline
+ * counts; no empty line after a final newline). While every chunk so far was ASCII it
+ * decodes with latin1 (4x cheaper than UTF-8, and the same text for ASCII); from the
+ * first other byte on, with a StringDecoder, which carries characters split across chunks.
+ */
+export class LineSplitter {
+  private dec: StringDecoder | null = null;
+  private rest = '';
+
+  /** The lines completed by this chunk. */
+  push(c: Buffer): string[] {
+    let text: string;
+    if (this.dec === null && isAscii(c)) text = this.rest + c.toString('latin1');
+    else text = this.rest + (this.dec ??= new StringDecoder('utf8')).write(c);
+    const lines = text.split('\n');
+    this.rest = lines.pop()!;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
     }
-    rest = text.slice(start);
+    return lines;
   }
-  rest += dec.end();
-  if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+
+  /** The last line, when the text does not end with a newline. */
+  end(): string[] {
+    const rest = this.rest + (this.dec?.end() ?? '');
+    this.rest = '';
+    return rest === '' ? [] : [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+  }
+}
+
+function* fileLines(path: string): Generator<string> {
+  const split = new LineSplitter();
+  for (const c of chunks(path)) {
+    const lines = split.push(c);
+    for (let i = 0; i < lines.length; i++) yield lines[i]!;
+  }
+  yield* split.end();
 }
 
 /** Counts entry lines by scanning bytes (cheap enough for a progress bar's total). */
@@ -153,16 +182,6 @@ function describeFsError(path: string, e: unknown): Error {
   return new Error(`cannot read ${path}: ${why}`);
 }
 
-/** Wraps an iterable so file-system errors become readable messages. */
-function* guarded(path: string, it: () => Iterable<string>): Generator<string> {
-  try {
-    yield* it();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== undefined) throw describeFsError(path, e);
-    throw e;
-  }
-}
-
 export function nodeIo(): Io {
   return {
     stdout: new BufferedOut(1),
@@ -174,7 +193,7 @@ export function nodeIo(): Io {
         throw describeFsError(path, e);
       }
     },
-    readLines: (path) => guarded(path, () => fileLines(path)),
+    readLines: (path) => fileLines(path),
     countEntries(path) {
       if (path === '-') return null;
       try {

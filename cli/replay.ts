@@ -138,9 +138,15 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
     report.error = field === undefined ? { line, message: msg, kind } : { line, field, message: msg, kind };
   };
 
-  const it = lines[Symbol.iterator]();
+  let it: Iterator<string> | null = null;
   try {
-    for (;;) {
+    try {
+      it = lines[Symbol.iterator]();
+    } catch (e) {
+      // A lazily opened file is opened here.
+      fail(lineNo, message(e), undefined, 'io');
+    }
+    while (it !== null && report.error === null) {
       let next: IteratorResult<string>;
       try {
         next = it.next();
@@ -221,7 +227,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
     // An observer or the codec threw: a bug of ours, not of the trace.
     fail(lineNo, message(e), undefined, 'internal');
   }
-  if (report.error !== null) it.return?.();
+  if (report.error !== null) it?.return?.();
   report.entries = entries;
   report.world = world;
   if (world === null && report.error === null) fail(Math.max(1, lineNo), 'the trace has no header line (it is empty or all comments)', 'trace', 'trace');

@@ -38,9 +38,12 @@ export function jsonReport(r: FileReport): Record<string, unknown> {
   };
 }
 
-/** The lines of a file, opened lazily so that an unreadable file is reported by the replay as an io error. */
-function* linesOf(io: Io, file: string): Generator<string> {
-  yield* io.readLines(file);
+/**
+ * The lines of a file, opened lazily so that an unreadable file is reported by the replay
+ * as an io error (an object, not a generator around readLines: no cost per line).
+ */
+function linesOf(io: Io, file: string): Iterable<string> {
+  return { [Symbol.iterator]: () => io.readLines(file)[Symbol.iterator]() };
 }
 
 function exitOf(r: FileReport, check: boolean): number {
