@@ -5,8 +5,9 @@
  * loop never awaits anything.
  */
 import * as fs from 'node:fs';
-import { isAscii } from 'node:buffer';
-import { StringDecoder } from 'node:string_decoder';
+import { describeFsError, fileChunks, LineSplitter } from './lines.js';
+import { PipedSource } from './pipe/index.js';
+import type { EntrySource } from './replay.js';
 
 export interface Out {
   write(s: string): void;
@@ -25,6 +26,12 @@ export interface Io {
   countEntries(path: string): number | null;
   /** Size in bytes, or null when unknown (stdin). */
   fileSize(path: string): number | null;
+  /**
+   * The entries of a file read and parsed on a second thread (cli/pipe/), or null when
+   * the file is better read in this one: stdin, or smaller than PIPE_MIN_BYTES.
+   * IOMMUFD_SIM_PIPE=0 in the environment never pipes, =1 always (for files).
+   */
+  entrySource?(path: string): EntrySource | null;
   readonly isTTY: { readonly stdout: boolean; readonly stderr: boolean };
   /** Milliseconds, monotonic. */
   now(): number;
@@ -86,70 +93,15 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-const CHUNK = 1 << 20;
-
-/** The chunks of a file ("-": stdin); file-system errors become readable messages. */
-function* chunks(path: string): Generator<Buffer> {
-  let fd: number;
-  try {
-    fd = path === '-' ? 0 : fs.openSync(path, 'r');
-  } catch (e) {
-    throw describeFsError(path, e);
-  }
-  const buf = Buffer.allocUnsafe(CHUNK);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(fd, buf, 0, CHUNK, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
-        throw describeFsError(path, e);
-      }
-      if (n === 0) break;
-      yield buf.subarray(0, n);
-    }
-  } finally {
-    if (fd !== 0) fs.closeSync(fd);
-  }
-}
-
 /**
- * Cuts a stream of UTF-8 chunks into lines ("\n" or "\r\n"; a last line without newline
- * counts; no empty line after a final newline). While every chunk so far was ASCII it
- * decodes with latin1 (4x cheaper than UTF-8, and the same text for ASCII); from the
- * first other byte on, with a StringDecoder, which carries characters split across chunks.
+ * Files from this size on are replayed with a parsing worker (entrySource). Below it,
+ * starting the worker (~40 ms) costs more than parsing in this thread saves.
  */
-export class LineSplitter {
-  private dec: StringDecoder | null = null;
-  private rest = '';
-
-  /** The lines completed by this chunk. */
-  push(c: Buffer): string[] {
-    let text: string;
-    if (this.dec === null && isAscii(c)) text = this.rest + c.toString('latin1');
-    else text = this.rest + (this.dec ??= new StringDecoder('utf8')).write(c);
-    const lines = text.split('\n');
-    this.rest = lines.pop()!;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-    }
-    return lines;
-  }
-
-  /** The last line, when the text does not end with a newline. */
-  end(): string[] {
-    const rest = this.rest + (this.dec?.end() ?? '');
-    this.rest = '';
-    return rest === '' ? [] : [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
-  }
-}
+export const PIPE_MIN_BYTES = 4 << 20;
 
 function* fileLines(path: string): Generator<string> {
   const split = new LineSplitter();
-  for (const c of chunks(path)) {
+  for (const c of fileChunks(path)) {
     const lines = split.push(c);
     for (let i = 0; i < lines.length; i++) yield lines[i]!;
   }
@@ -160,7 +112,7 @@ function* fileLines(path: string): Generator<string> {
 function countFileEntries(path: string): number {
   let n = 0;
   let state = 0; // 0: at line start / only blanks so far; 1: inside a counted line; 2: inside a comment line
-  for (const c of chunks(path)) {
+  for (const c of fileChunks(path)) {
     for (let i = 0; i < c.length; i++) {
       const b = c[i]!;
       if (b === 10) state = 0;
@@ -174,12 +126,6 @@ function countFileEntries(path: string): number {
     }
   }
   return Math.max(0, n - 1);
-}
-
-function describeFsError(path: string, e: unknown): Error {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  return new Error(`cannot read ${path}: ${why}`);
 }
 
 export function nodeIo(): Io {
@@ -209,6 +155,15 @@ export function nodeIo(): Io {
       } catch {
         return null;
       }
+    },
+    entrySource(path) {
+      const mode = process.env.IOMMUFD_SIM_PIPE;
+      if (path === '-' || mode === '0') return null;
+      if (mode !== '1') {
+        const st = fs.statSync(path, { throwIfNoEntry: false });
+        if (st === undefined || !st.isFile() || st.size < PIPE_MIN_BYTES) return null;
+      }
+      return new PipedSource(path);
     },
     isTTY: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
     now: () => performance.now(),

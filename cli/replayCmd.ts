@@ -8,7 +8,7 @@ import { EXIT, worst, type Command } from './command.js';
 import { COLOR, PLAIN, divergenceLine, errorMessage, errorText, summaryLine, timelineLine } from './format.js';
 import type { Io } from './io.js';
 import { Progress } from './progress.js';
-import { replayLines, type EntryEvent, type FileReport } from './replay.js';
+import { LinesSource, replaySource, type EntryEvent, type FileReport } from './replay.js';
 import { selectFaults, selectSummary, type World } from '../core/index.js';
 import { checkAfter } from '../properties/index.js';
 import { isBugName, withBugs } from '../core/bugs.js';
@@ -93,7 +93,8 @@ function run(args: Parsed, io: Io): number {
         if (ev.divergence) out.write(divergenceLine(ev.divergence, style, false) + '\n');
         stateLines(ev);
       };
-    const report = replayLines(file, linesOf(io, path), {
+    const source = io.entrySource?.(path) ?? new LinesSource(linesOf(io, path));
+    const report = replaySource(file, source, {
       ...(onEntry ? { onEntry } : {}),
       ...(!json && !quiet
         ? {

@@ -164,6 +164,9 @@ class BadValue {
   constructor(readonly message: string) {}
 }
 
+/** The ioctl arguments of an entry that gives none: one shared, frozen object. */
+export const NO_IOCTL_ARGS: IoctlArgs = Object.freeze({});
+
 export function parseEntryLine(text: string, line: number): Entry | TraceError {
   const o = parseJson(text);
   if (typeof o === 'string') return traceError(line, o);
@@ -215,7 +218,9 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
     if (named) return traceError(line, `ioctl 0x${fields.cmd.toString(16)} is ${named}: write the op by name`, 'cmd');
   }
 
-  const entry: { -readonly [K in keyof Entry]: Entry[K] } = { line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs };
+  const entry: { -readonly [K in keyof Entry]: Entry[K] } = {
+    line, op: name, opWritten: written, pid, fields, ioctl: ioctl.size === undefined && ioctl.trailing === undefined && ioctl.argpNull === undefined ? NO_IOCTL_ARGS : ioctl,
+  };
   if (o.expect !== undefined) {
     const e = parseExpect(o.expect, c.schema, line);
     if (isTraceError(e)) return e;
