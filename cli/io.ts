@@ -94,10 +94,12 @@ function writeAll(fd: number, text: string): void {
 }
 
 /**
- * Files from this size on are replayed with a parsing worker (entrySource). Below it,
- * starting the worker (~40 ms) costs more than parsing in this thread saves.
+ * Files from this size on are replayed with a parsing worker (entrySource). Below it the
+ * worker's start (~35 ms before the first batch) and the second core's contention with
+ * V8's GC threads cost more than the parsing it takes off this thread (measured on a
+ * 2-core machine: even at ~100k vm-churn entries, 16 MB; docs/decisions.md).
  */
-export const PIPE_MIN_BYTES = 4 << 20;
+export const PIPE_MIN_BYTES = 16 << 20;
 
 function* fileLines(path: string): Generator<string> {
   const split = new LineSplitter();
