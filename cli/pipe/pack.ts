@@ -144,10 +144,11 @@ export class Packer {
     this.num(TAG.entry);
     this.num(e.line);
     this.num(code);
-    const pidVar = typeof e.pid === 'object';
+    const pid = e.pid;
+    const pidVar = typeof pid === 'object';
     this.num((pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16));
-    if (typeof e.pid === 'object') this.str(e.pid.var, true);
-    else this.num(e.pid);
+    if (pidVar) this.str(pid.var, true);
+    else this.num(pid);
     // Fields and ioctl arguments in the order the line wrote them.
     const keys = Object.keys(e.fields);
     const ioctlKeys = Object.keys(e.ioctl) as (keyof Entry['ioctl'])[];
