@@ -9,6 +9,10 @@
  *   - replay without checking: parse, resolve, step (expects only bind variables);
  *   - replay with checking: the same plus expect matching and the final state hash
  *     (what `replay --check --quiet` does);
+ *   - the same replay piped (cli/pipe/): a worker reads and parses, this thread unpacks
+ *     and replays; reported with the time this thread waited for the worker, and its
+ *     busy time per entry; plus what the pipe's transport costs per entry: packing (the
+ *     worker's side) and receiving + unpacking (this thread's side);
  * and memory: RSS and heap sampled every 4,096 entries during the replays (peak of the
  * samples), plus the kernel's peak RSS of the whole process (resourceUsage().maxRSS),
  * so no --expose-gc is needed. Prints a table; with --json the table goes to stderr
@@ -22,7 +26,11 @@ import { intFlag, parseArgs, UsageError } from '../cli/args.js';
 import { parseEntryLine } from '../events/index.js';
 import { generate } from '../cli/gen/index.js';
 import { nodeIo } from '../cli/io.js';
-import { replayLines, type FileReport } from '../cli/replay.js';
+import { replayLines, replaySource, type FileReport } from '../cli/replay.js';
+import { PipedSource } from '../cli/pipe/index.js';
+import { Packer, Unpacker } from '../cli/pipe/pack.js';
+import { isTraceError } from '../events/index.js';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { setFreeze } from '../core/index.js';
 
 // Measure what the CLI runs: Worlds unfrozen (core/freeze.ts).
@@ -117,17 +125,20 @@ function main(argv: readonly string[]): number {
     time(() => replayLines(file, io.readLines(file), { match, hash: match, onProgress: sample, progressEvery: 4096 }));
   const nocheck = replay(false);
   const check = replay(true);
+  const piped = new PipedSource(file);
+  const pipe = time(() => replaySource(file, piped, { match: true, hash: true, onProgress: sample, progressEvery: 4096 }));
   sample(0);
+  const transport = transportCost(io.readLines(file));
   const maxRss = process.resourceUsage().maxRSS * 1024;
   if (args.flags.keep !== true) fs.rmSync(file, { force: true });
   else say(`trace kept: ${file}`);
 
-  for (const r of [nocheck.value, check.value])
+  for (const r of [nocheck.value, check.value, pipe.value])
     if (r.error || r.divergences.length || r.entries !== entries) {
       process.stderr.write(`bench: replay did not run clean: ${JSON.stringify({ entries: r.entries, error: r.error, divergences: r.divergences.length })}\n`);
       return 1;
     }
-  if (check.value.stateHash !== gen.value.stateHash) {
+  if (check.value.stateHash !== gen.value.stateHash || pipe.value.stateHash !== gen.value.stateHash) {
     process.stderr.write(`bench: replay ended in state ${check.value.stateHash}, gen in ${gen.value.stateHash}\n`);
     return 1;
   }
@@ -144,7 +155,17 @@ function main(argv: readonly string[]): number {
     codecPerSec: rate(codec.value, codec.ms),
     replayNoCheckPerSec: rate(entries, nocheck.ms),
     replayCheckPerSec: rate(entries, check.ms),
-    ms: { gen: Math.round(gen.ms), parseFloor: Math.round(floor.ms), codec: Math.round(codec.ms), replayNoCheck: Math.round(nocheck.ms), replayCheck: Math.round(check.ms) },
+    replayPipedPerSec: rate(entries, pipe.ms),
+    pipe: {
+      waitedMs: Math.round(piped.waited.ms),
+      busyUsPerEntry: +(((pipe.ms - piped.waited.ms) * 1000) / entries).toFixed(3),
+      packUsPerEntry: +transport.packUs.toFixed(3),
+      receiveUnpackUsPerEntry: +transport.unpackUs.toFixed(3),
+    },
+    ms: {
+      gen: Math.round(gen.ms), parseFloor: Math.round(floor.ms), codec: Math.round(codec.ms), replayNoCheck: Math.round(nocheck.ms), replayCheck: Math.round(check.ms),
+      replayPiped: Math.round(pipe.ms),
+    },
     memory: {
       baseRssMB: +(base.rss / MB).toFixed(1),
       peakRssSampledMB: +(peak.rss / MB).toFixed(1),
@@ -163,10 +184,58 @@ function main(argv: readonly string[]): number {
   say(row('codec (parseEntryLine)', result.codecPerSec, codec.ms));
   say(row('replay, no checking', result.replayNoCheckPerSec, nocheck.ms));
   say(row('replay --check (+ state hash)', result.replayCheckPerSec, check.ms));
+  say(row('replay --check, piped', result.replayPipedPerSec, pipe.ms));
+  say(`  pipe: this thread busy ${result.pipe.busyUsPerEntry} us/entry, waited ${result.pipe.waitedMs} ms for the worker;` +
+    ` transport: pack ${result.pipe.packUsPerEntry} us/entry (worker), receive + unpack ${result.pipe.receiveUnpackUsPerEntry} us/entry`);
   say(`  memory: RSS ${result.memory.baseRssMB} MB at start, peak ${result.memory.peakRssSampledMB} MB sampled during the replays` +
     ` (max RSS ${result.memory.maxRssMB} MB incl. generation); peak heap used ${result.memory.peakHeapUsedSampledMB} MB`);
   if (json) process.stdout.write(JSON.stringify(result) + '\n');
   return 0;
+}
+
+/**
+ * The pipe's transport per entry, in this thread: packing batches of 4096 parsed entries
+ * (the worker's share), then posting each through a MessagePort and receiving and
+ * unpacking it (the replaying thread's share). One batch at a time: memory stays flat.
+ */
+function transportCost(lines: Iterable<string>): { packUs: number; unpackUs: number } {
+  const packer = new Packer();
+  const unpacker = new Unpacker();
+  const { port1, port2 } = new MessageChannel();
+  let n = 0;
+  let packMs = 0;
+  let unpackMs = 0;
+  let first = true;
+  const flush = () => {
+    let t = performance.now();
+    const b = packer.take();
+    packMs += performance.now() - t;
+    port1.postMessage(b, [b.nums.buffer as ArrayBuffer, b.bigs.buffer as ArrayBuffer]);
+    t = performance.now();
+    unpacker.load(receiveMessageOnPort(port2)!.message as typeof b);
+    while (!unpacker.done) {
+      unpacker.tag();
+      unpacker.entry();
+    }
+    unpackMs += performance.now() - t;
+  };
+  for (const l of lines) {
+    if (isSkippable(l)) continue;
+    if (first) {
+      first = false;
+      continue;
+    }
+    const e = parseEntryLine(l, 0);
+    if (isTraceError(e)) continue;
+    const t = performance.now();
+    packer.entry(e);
+    packMs += performance.now() - t;
+    n++;
+    if (packer.count === 4096) flush();
+  }
+  flush();
+  port1.close();
+  return { packUs: (packMs * 1000) / n, unpackUs: (unpackMs * 1000) / n };
 }
 
 process.exitCode = main(process.argv.slice(2));

@@ -5,7 +5,9 @@
  * loop never awaits anything.
  */
 import * as fs from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
+import { describeFsError, fileChunks, LineSplitter } from './lines.js';
+import { PipedSource } from './pipe/index.js';
+import type { EntrySource } from './replay.js';
 
 export interface Out {
   write(s: string): void;
@@ -24,6 +26,12 @@ export interface Io {
   countEntries(path: string): number | null;
   /** Size in bytes, or null when unknown (stdin). */
   fileSize(path: string): number | null;
+  /**
+   * The entries of a file read and parsed on a second thread (cli/pipe/), or null when
+   * the file is better read in this one: stdin, or smaller than PIPE_MIN_BYTES.
+   * IOMMUFD_SIM_PIPE=0 in the environment never pipes, =1 always (for files).
+   */
+  entrySource?(path: string): EntrySource | null;
   readonly isTTY: { readonly stdout: boolean; readonly stderr: boolean };
   /** Milliseconds, monotonic. */
   now(): number;
@@ -85,53 +93,28 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-const CHUNK = 1 << 20;
-
-function* chunks(path: string): Generator<Buffer> {
-  const fd = path === '-' ? 0 : fs.openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(CHUNK);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = fs.readSync(fd, buf, 0, CHUNK, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
-        throw e;
-      }
-      if (n === 0) break;
-      yield buf.subarray(0, n);
-    }
-  } finally {
-    if (fd !== 0) fs.closeSync(fd);
-  }
-}
+/**
+ * Files from this size on are replayed with a parsing worker (entrySource). Below it the
+ * worker's start (~35 ms before the first batch) and the second core's contention with
+ * V8's GC threads cost more than the parsing it takes off this thread (measured on a
+ * 2-core machine: even at ~100k vm-churn entries, 16 MB; docs/decisions.md).
+ */
+export const PIPE_MIN_BYTES = 16 << 20;
 
 function* fileLines(path: string): Generator<string> {
-  const dec = new StringDecoder('utf8');
-  let rest = '';
-  for (const c of chunks(path)) {
-    const text = rest + dec.write(c);
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield text.slice(start, end);
-      start = nl + 1;
-    }
-    rest = text.slice(start);
+  const split = new LineSplitter();
+  for (const c of fileChunks(path)) {
+    const lines = split.push(c);
+    for (let i = 0; i < lines.length; i++) yield lines[i]!;
   }
-  rest += dec.end();
-  if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
+  yield* split.end();
 }
 
 /** Counts entry lines by scanning bytes (cheap enough for a progress bar's total). */
 function countFileEntries(path: string): number {
   let n = 0;
   let state = 0; // 0: at line start / only blanks so far; 1: inside a counted line; 2: inside a comment line
-  for (const c of chunks(path)) {
+  for (const c of fileChunks(path)) {
     for (let i = 0; i < c.length; i++) {
       const b = c[i]!;
       if (b === 10) state = 0;
@@ -147,22 +130,6 @@ function countFileEntries(path: string): number {
   return Math.max(0, n - 1);
 }
 
-function describeFsError(path: string, e: unknown): Error {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  return new Error(`cannot read ${path}: ${why}`);
-}
-
-/** Wraps an iterable so file-system errors become readable messages. */
-function* guarded(path: string, it: () => Iterable<string>): Generator<string> {
-  try {
-    yield* it();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== undefined) throw describeFsError(path, e);
-    throw e;
-  }
-}
-
 export function nodeIo(): Io {
   return {
     stdout: new BufferedOut(1),
@@ -174,7 +141,7 @@ export function nodeIo(): Io {
         throw describeFsError(path, e);
       }
     },
-    readLines: (path) => guarded(path, () => fileLines(path)),
+    readLines: (path) => fileLines(path),
     countEntries(path) {
       if (path === '-') return null;
       try {
@@ -190,6 +157,15 @@ export function nodeIo(): Io {
       } catch {
         return null;
       }
+    },
+    entrySource(path) {
+      const mode = process.env.IOMMUFD_SIM_PIPE;
+      if (path === '-' || mode === '0') return null;
+      if (mode !== '1') {
+        const st = fs.statSync(path, { throwIfNoEntry: false });
+        if (st === undefined || !st.isFile() || st.size < PIPE_MIN_BYTES) return null;
+      }
+      return new PipedSource(path);
     },
     isTTY: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
     now: () => performance.now(),

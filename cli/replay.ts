@@ -12,7 +12,7 @@ import {
   expectOf, isSkippable, isTraceError, isVarRef, matchExpect, parseHeaderLine,
   type Bindings, type Entry, type Input, type Outcome, type TraceHeader,
 } from '../events/index.js';
-import { parseEntryLine, printExpect, resolveEntry } from '../events/index.js';
+import { parseEntryLine, printExpect, resolveEntry, type TraceError } from '../events/index.js';
 import { initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
 
 export interface Counts {
@@ -119,8 +119,76 @@ export function writtenExpect(entry: Entry): unknown {
   return printExpect(entry.expect!);
 }
 
+/** Why a source stopped early: the input could not be read ('io'), or the codec threw ('internal'). */
+export class SourceFailure {
+  constructor(readonly kind: 'io' | 'internal', readonly message: string) {}
+}
+
+/**
+ * Where a replay gets its trace from, already cut into lines and parsed. Comments and
+ * blank lines are skipped but counted in `lineNo`. `next()` gives the header line's
+ * text first, then each entry parsed (or the TraceError of its line), null after the
+ * last line; a SourceFailure ends it. It never throws.
+ */
+export interface EntrySource {
+  next(): string | Entry | TraceError | SourceFailure | null;
+  /** The number of lines read so far (the line of what next() gave last). */
+  readonly lineNo: number;
+  /** Stops reading (the replay is over); idempotent. */
+  close(): void;
+}
+
+/** An EntrySource reading and parsing lines in this thread. */
+export class LinesSource implements EntrySource {
+  lineNo = 0;
+  private it: Iterator<string> | null = null;
+  private headerSeen = false;
+
+  constructor(private readonly lines: Iterable<string>) {}
+
+  next(): string | Entry | TraceError | SourceFailure | null {
+    for (;;) {
+      let next: IteratorResult<string>;
+      try {
+        // A lazily opened file is opened by the first call.
+        next = (this.it ??= this.lines[Symbol.iterator]()).next();
+      } catch (e) {
+        return new SourceFailure('io', message(e));
+      }
+      if (next.done === true) return null;
+      const text = next.value;
+      this.lineNo++;
+      if (isSkippable(text)) continue;
+      if (!this.headerSeen) {
+        this.headerSeen = true;
+        return text;
+      }
+      try {
+        return parseEntryLine(text, this.lineNo);
+      } catch (e) {
+        return new SourceFailure('internal', message(e));
+      }
+    }
+  }
+
+  close(): void {
+    const it = this.it;
+    this.it = null;
+    try {
+      it?.return?.();
+    } catch {
+      // Closing a file that failed to read can fail again; the first failure was reported.
+    }
+  }
+}
+
 /** Replays one trace from its lines. Never throws: every failure ends up in the report. */
 export function replayLines(file: string, lines: Iterable<string>, opts: ReplayOptions = {}): FileReport {
+  return replaySource(file, new LinesSource(lines), opts);
+}
+
+/** Replays one trace from a source, and closes it. Never throws: every failure ends up in the report. */
+export function replaySource(file: string, source: EntrySource, opts: ReplayOptions = {}): FileReport {
   const doMatch = opts.match !== false;
   const onEntry = opts.onEntry;
   const onProgress = opts.onProgress;
@@ -138,22 +206,13 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
     report.error = field === undefined ? { line, message: msg, kind } : { line, field, message: msg, kind };
   };
 
-  const it = lines[Symbol.iterator]();
   try {
     for (;;) {
-      let next: IteratorResult<string>;
-      try {
-        next = it.next();
-      } catch (e) {
-        fail(lineNo, message(e), undefined, 'io');
-        break;
-      }
-      if (next.done === true) break;
-      const text = next.value;
-      lineNo++;
-      if (isSkippable(text)) continue;
-      if (world === null) {
-        const h = parseHeaderLine(text, lineNo);
+      const item = source.next();
+      lineNo = source.lineNo;
+      if (item === null) break;
+      if (typeof item === 'string') {
+        const h = parseHeaderLine(item, lineNo);
         if (isTraceError(h)) {
           fail(lineNo, h.message, h.field, 'trace');
           break;
@@ -175,11 +234,15 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
         opts.onHeader?.(h);
         continue;
       }
-      const entry = parseEntryLine(text, lineNo);
-      if (isTraceError(entry)) {
-        fail(lineNo, entry.message, entry.field, 'trace');
+      if (item instanceof SourceFailure) {
+        fail(lineNo, item.message, undefined, item.kind);
         break;
       }
+      if (isTraceError(item)) {
+        fail(lineNo, item.message, item.field, 'trace');
+        break;
+      }
+      const entry = item;
       const input = resolveEntry(entry, vars);
       if (isTraceError(input)) {
         fail(lineNo, input.message, input.field, 'trace');
@@ -187,8 +250,8 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
       }
       let outcome: Outcome;
       try {
-        const prev = world;
-        const r = stepFn(world, input);
+        const prev = world!;
+        const r = stepFn(prev, input);
         world = r.world;
         outcome = r.outcome;
         if (opts.invariants)
@@ -221,7 +284,7 @@ export function replayLines(file: string, lines: Iterable<string>, opts: ReplayO
     // An observer or the codec threw: a bug of ours, not of the trace.
     fail(lineNo, message(e), undefined, 'internal');
   }
-  if (report.error !== null) it.return?.();
+  source.close();
   report.entries = entries;
   report.world = world;
   if (world === null && report.error === null) fail(Math.max(1, lineNo), 'the trace has no header line (it is empty or all comments)', 'trace', 'trace');

@@ -8,7 +8,7 @@ import { EXIT, worst, type Command } from './command.js';
 import { COLOR, PLAIN, divergenceLine, errorMessage, errorText, summaryLine, timelineLine } from './format.js';
 import type { Io } from './io.js';
 import { Progress } from './progress.js';
-import { replayLines, type EntryEvent, type FileReport } from './replay.js';
+import { LinesSource, replaySource, type EntryEvent, type FileReport } from './replay.js';
 import { selectFaults, selectSummary, type World } from '../core/index.js';
 import { checkAfter } from '../properties/index.js';
 import { isBugName, withBugs } from '../core/bugs.js';
@@ -38,9 +38,12 @@ export function jsonReport(r: FileReport): Record<string, unknown> {
   };
 }
 
-/** The lines of a file, opened lazily so that an unreadable file is reported by the replay as an io error. */
-function* linesOf(io: Io, file: string): Generator<string> {
-  yield* io.readLines(file);
+/**
+ * The lines of a file, opened lazily so that an unreadable file is reported by the replay
+ * as an io error (an object, not a generator around readLines: no cost per line).
+ */
+function linesOf(io: Io, file: string): Iterable<string> {
+  return { [Symbol.iterator]: () => io.readLines(file)[Symbol.iterator]() };
 }
 
 function exitOf(r: FileReport, check: boolean): number {
@@ -90,7 +93,8 @@ function run(args: Parsed, io: Io): number {
         if (ev.divergence) out.write(divergenceLine(ev.divergence, style, false) + '\n');
         stateLines(ev);
       };
-    const report = replayLines(file, linesOf(io, path), {
+    const source = io.entrySource?.(path) ?? new LinesSource(linesOf(io, path));
+    const report = replaySource(file, source, {
       ...(onEntry ? { onEntry } : {}),
       ...(!json && !quiet
         ? {

@@ -7,7 +7,7 @@
  */
 import { isErrno } from './errno.js';
 import {
-  fastParser, isVarRef, parseFieldValue, parseInteger, printFieldValue, zeroOf, type FastParser, type FieldKind, type FieldValue, type VarRef,
+  fastParser, isVarRef, parseFieldValue, parseInteger, printFieldValue, shortPlainInteger, zeroOf, type FastParser, type FieldKind, type FieldValue, type VarRef,
 } from './fields.js';
 import { OPS, OP_ALIASES, OP_NAMES, ioctlNumber, type OpName, type OpSchema } from './ops.js';
 import type { Entry, Expect, ExpectValue, Input, IoctlArgs, Raw, TraceHeader } from './entry.js';
@@ -70,13 +70,15 @@ function parseVar(v: unknown): VarRef | null {
   return typeof v === 'string' && v.startsWith('$') && v.length > 1 ? { var: v } : null;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
-
 const U32: FieldKind = { k: 'int', bits: 32, signed: false };
 
 /** One field of an op, compiled once: its kind, its fast parser, its zero. */
 interface Slot {
   readonly name: string;
+  /** Position in the op's fields. */
+  readonly index: number;
+  /** 1 << index: the slot's bit in a `given` mask (ops have at most 31 fields). */
+  readonly bit: number;
   readonly kind: FieldKind;
   readonly fast: FastParser;
   /** The zero of a scalar kind, shared; null when zeroOf must make a fresh array. */
@@ -89,24 +91,50 @@ interface OpCodec {
   readonly schema: OpSchema;
   /** The op's fields in schema order. */
   readonly slots: readonly Slot[];
-  /** Field name to slot; a prototype-free object, so only the op's own fields are found. */
-  readonly byName: Readonly<Record<string, Slot | undefined>>;
+  /** Field name to slot (a Map: only the op's own fields are found, and lookups stay fast). */
+  readonly byName: ReadonlyMap<string, Slot>;
   readonly required: readonly string[];
   /** The key of the ioctl's size ('size' or 'argsz'); null for a non-ioctl op. */
   readonly sizeKey: 'size' | 'argsz' | null;
+  /**
+   * Builds an Input's `f` from values in slot order. It is an object literal compiled
+   * per op: every Input of an op gets one shape, made in one step (adding the fields
+   * one by one, or spreading a template and overwriting, costs ~5x more per entry).
+   */
+  readonly build: (values: readonly (FieldValue | null)[]) => Record<string, FieldValue>;
+  /**
+   * The values being resolved, in slot order: each slot's zero (null for an array zero,
+   * made fresh per Input so that no two share one) except while an entry is resolved.
+   * Resolution is synchronous and not reentrant, so one scratch array per op serves.
+   */
+  readonly scratch: (FieldValue | null)[];
+  /** The slots whose zero is an array. */
+  readonly arrayZeros: readonly Slot[];
+  /** The `given` sets by bit mask of the slots given: Inputs share them (they are read-only). */
+  readonly givenSets: Map<number, ReadonlySet<string>>;
+}
+
+/** The literal-building function of a list of field names (names are quoted, so any string is safe). */
+function literalBuilder(names: readonly string[]): OpCodec['build'] {
+  const body = `return {${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')}};`;
+  return new Function('v', body) as OpCodec['build'];
 }
 
 function compileOp(name: OpName): OpCodec {
   const schema: OpSchema = OPS[name];
-  const slots = Object.entries(schema.fields).map(([k, f]): Slot => {
+  const slots = Object.entries(schema.fields).map(([k, f], i): Slot => {
     const zero = zeroOf(f.kind);
-    return { name: k, kind: f.kind, fast: fastParser(f.kind), zero: typeof zero === 'object' ? null : zero };
+    return { name: k, index: i, bit: 1 << i, kind: f.kind, fast: fastParser(f.kind), zero: typeof zero === 'object' ? null : zero };
   });
   return {
     name, schema, slots,
-    byName: Object.assign(Object.create(null) as Record<string, Slot>, Object.fromEntries(slots.map((s) => [s.name, s]))),
+    byName: new Map(slots.map((s) => [s.name, s])),
     required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
     sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
+    build: literalBuilder(slots.map((s) => s.name)),
+    scratch: slots.map((s) => s.zero),
+    arrayZeros: slots.filter((s) => s.zero === null),
+    givenSets: new Map(),
   };
 }
 
@@ -136,6 +164,9 @@ class BadValue {
   constructor(readonly message: string) {}
 }
 
+/** The ioctl arguments of an entry that gives none: one shared, frozen object. */
+export const NO_IOCTL_ARGS: IoctlArgs = Object.freeze({});
+
 export function parseEntryLine(text: string, line: number): Entry | TraceError {
   const o = parseJson(text);
   if (typeof o === 'string') return traceError(line, o);
@@ -160,7 +191,7 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
   for (const k in o) {
     if (k === 'op' || k === 'pid' || k === 'expect' || k === 'note') continue;
     const v = o[k];
-    const slot = c.byName[k];
+    const slot = c.byName.get(k);
     if (slot) {
       const r = parseRaw(slot.kind, slot.fast, v);
       if (r instanceof BadValue) return traceError(line, `${k}: ${r.message}`, k);
@@ -187,7 +218,9 @@ export function parseEntry(o: Record<string, unknown>, line: number): Entry | Tr
     if (named) return traceError(line, `ioctl 0x${fields.cmd.toString(16)} is ${named}: write the op by name`, 'cmd');
   }
 
-  const entry: { -readonly [K in keyof Entry]: Entry[K] } = { line, op: name, opWritten: written, pid, fields, ioctl: ioctl as IoctlArgs };
+  const entry: { -readonly [K in keyof Entry]: Entry[K] } = {
+    line, op: name, opWritten: written, pid, fields, ioctl: ioctl.size === undefined && ioctl.trailing === undefined && ioctl.argpNull === undefined ? NO_IOCTL_ARGS : ioctl,
+  };
   if (o.expect !== undefined) {
     const e = parseExpect(o.expect, c.schema, line);
     if (isTraceError(e)) return e;
@@ -244,58 +277,91 @@ function parseOuts(o: Record<string, unknown>, schema: OpSchema, line: number): 
 /** Variable bindings made by `expect` outcomes during a replay. */
 export type Bindings = Map<string, OutValue>;
 
-function resolveValue(slot: Pick<Slot, 'kind' | 'fast'>, raw: VarRef, vars: Bindings): Parsed<FieldValue> {
+/** The value a variable gives a field, or why it cannot (a BadValue: no result record on the common path). */
+function resolveValue(slot: Pick<Slot, 'kind' | 'fast'>, raw: VarRef, vars: Bindings): FieldValue | BadValue {
   const b = vars.get(raw.var);
-  if (b === undefined) return { ok: false, message: `variable ${raw.var} is not bound (bind it in an earlier expect)` };
-  if (Array.isArray(b)) return { ok: false, message: `variable ${raw.var} holds an array` };
+  if (b === undefined) return new BadValue(`variable ${raw.var} is not bound (bind it in an earlier expect)`);
+  if (Array.isArray(b)) return new BadValue(`variable ${raw.var} holds an array`);
   const v = typeof b === 'bigint' ? `0x${b.toString(16)}` : b;
   const x = slot.fast(v);
-  if (x !== undefined) return { ok: true, value: x };
+  if (x !== undefined) return x;
   const r = parseFieldValue(slot.kind, v);
-  return r.ok ? r : { ok: false, message: `${raw.var}: ${r.message}` };
+  return r.ok ? r.value : new BadValue(`${raw.var}: ${r.message}`);
 }
 
 const U32_SLOT = { kind: U32, fast: FAST_U32 };
 
+/** The set of the slots in `mask` (bit i: slot i), made once per op and mask. */
+function givenSet(c: OpCodec, mask: number): ReadonlySet<string> {
+  let g = c.givenSets.get(mask);
+  if (g === undefined) {
+    g = new Set(c.slots.filter((s) => (mask & s.bit) !== 0).map((s) => s.name));
+    c.givenSets.set(mask, g);
+  }
+  return g;
+}
+
+/** Puts the zeros back into the scratch slots an entry filled (`mask`), and drops array values. */
+function clearScratch(c: OpCodec, mask: number): void {
+  for (const slot of c.slots) if ((mask & slot.bit) !== 0 || slot.zero === null) c.scratch[slot.index] = slot.zero;
+}
+
 /** Substitutes variables and fills absent fields with zero. */
 export function resolveEntry(e: Entry, vars: Bindings): Input | TraceError {
   const c = CODECS.get(e.op)!;
-  const f: Record<string, FieldValue> = {};
-  const given = new Set<string>();
-  for (const slot of c.slots) {
-    const k = slot.name;
+  const v = c.scratch;
+  let mask = 0;
+  // The fields come in the line's order; an error names the first bad field in schema order.
+  let bad: { slot: Slot; why: BadValue } | null = null;
+  for (const k in e.fields) {
     const raw = e.fields[k];
-    if (raw === undefined) {
-      f[k] = slot.zero ?? zeroOf(slot.kind);
-      continue;
-    }
+    const slot = c.byName.get(k);
+    if (raw === undefined || slot === undefined) continue;
     if (isVarRef(raw)) {
-      const v = resolveValue(slot, raw, vars);
-      if (!v.ok) return traceError(e.line, v.message, k);
-      f[k] = v.value;
-    } else f[k] = raw;
-    given.add(k);
+      const x = resolveValue(slot, raw, vars);
+      if (!(x instanceof BadValue)) v[slot.index] = x;
+      else if (bad === null || slot.index < bad.slot.index) bad = { slot, why: x };
+    } else v[slot.index] = raw;
+    mask |= slot.bit;
   }
+  if (bad !== null) {
+    clearScratch(c, mask);
+    return traceError(e.line, bad.why.message, bad.slot.name);
+  }
+  for (const slot of c.arrayZeros) if ((mask & slot.bit) === 0) v[slot.index] = zeroOf(slot.kind);
+  const f = c.build(v);
+  clearScratch(c, mask);
   let pid = 1;
   if (isVarRef(e.pid)) {
-    const v = resolveValue(U32_SLOT, e.pid, vars);
-    if (!v.ok) return traceError(e.line, v.message, 'pid');
-    pid = v.value as number;
+    const x = resolveValue(U32_SLOT, e.pid, vars);
+    if (x instanceof BadValue) return traceError(e.line, x.message, 'pid');
+    pid = x as number;
   } else pid = e.pid;
   const ioctl = c.schema.ioctl;
   let size = ioctl ? ioctl.size : 0;
   if (e.ioctl.size !== undefined) {
-    const v = isVarRef(e.ioctl.size) ? resolveValue(U32_SLOT, e.ioctl.size, vars) : { ok: true as const, value: e.ioctl.size };
-    if (!v.ok) return traceError(e.line, v.message, c.sizeKey ?? 'size');
-    size = v.value as number;
+    const x = isVarRef(e.ioctl.size) ? resolveValue(U32_SLOT, e.ioctl.size, vars) : e.ioctl.size;
+    if (x instanceof BadValue) return traceError(e.line, x.message, c.sizeKey ?? 'size');
+    size = x as number;
   }
   const trailing = e.ioctl.trailing ?? null;
   if (trailing && e.ioctl.size === undefined) size += trailing.length;
-  return { op: e.op, pid, f, given, size, trailing, argpNull: e.ioctl.argpNull === true } as unknown as Input;
+  return { op: e.op, pid, f, given: givenSet(c, mask), size, trailing, argpNull: e.ioctl.argpNull === true } as unknown as Input;
+}
+
+/** An integer outcome equals a JSON number or short plain string without going through bigint parsing. */
+function sameSmallInteger(expected: unknown, actual: number | bigint): boolean | undefined {
+  // A non-integer number actual takes the general path (which rejects it as parseInteger would).
+  if (typeof actual === 'number' && !Number.isInteger(actual)) return undefined;
+  const x = typeof expected === 'string' ? shortPlainInteger(expected) : typeof expected === 'number' && Number.isSafeInteger(expected) ? expected : undefined;
+  // Exact: x is below 2^53, and an actual beyond 2^53 converts to at least 2^53.
+  return x === undefined ? undefined : Number(actual) === x;
 }
 
 function sameValue(expected: unknown, actual: OutValue): boolean {
   if (typeof actual === 'bigint' || typeof actual === 'number') {
+    const fast = sameSmallInteger(expected, actual);
+    if (fast !== undefined) return fast;
     const n = parseInteger(expected);
     return typeof n !== 'string' && n === BigInt(actual);
   }
@@ -315,31 +381,35 @@ export interface Match {
   readonly detail: string;
 }
 
+const MATCHED: Match = Object.freeze({ diverged: false, detail: '' });
+
 /** Compares an outcome with an expect, binding unbound variables into `vars`. */
 export function matchExpect(expect: Expect, outcome: Outcome, vars: Bindings): Match {
-  const kindOf = (x: Expect | Outcome) => x.kind;
-  if (kindOf(expect) !== kindOf(outcome)) return { diverged: true, detail: `expected ${expect.kind}, got ${outcome.kind}` };
+  if (expect.kind !== outcome.kind) return { diverged: true, detail: `expected ${expect.kind}, got ${outcome.kind}` };
   if (expect.kind === 'errno' && outcome.kind === 'errno' && expect.errno !== outcome.errno)
     return { diverged: true, detail: `expected ${expect.errno}, got ${outcome.errno}` };
   if (expect.kind === 'fault' && outcome.kind === 'fault' && expect.fault !== outcome.fault)
     return { diverged: true, detail: `expected fault ${expect.fault}, got ${outcome.fault}` };
   if ((expect.kind === 'ok' || expect.kind === 'errno') && (outcome.kind === 'ok' || outcome.kind === 'errno')) {
-    const newly: [string, OutValue][] = [];
-    for (const [k, ev] of Object.entries(expect.out)) {
+    // Bindings are made only when the whole expect matched; most expects bind nothing.
+    let newly: [string, OutValue][] | null = null;
+    const out = expect.out;
+    for (const k in out) {
+      const ev = out[k];
       const actual = outcome.out[k];
       if (actual === undefined) return { diverged: true, detail: `output ${k} was not produced` };
       if (isVarRef(ev)) {
-        const bound = vars.get(ev.var) ?? newly.find(([n]) => n === ev.var)?.[1];
-        if (bound === undefined) newly.push([ev.var, actual]);
+        const bound = vars.get(ev.var) ?? newly?.find(([n]) => n === ev.var)?.[1];
+        if (bound === undefined) (newly ??= []).push([ev.var, actual]);
         else if (!sameValue(printOut(bound), actual))
           return { diverged: true, detail: `${k}: ${ev.var} is ${JSON.stringify(printOut(bound))}, got ${JSON.stringify(printOut(actual))}` };
       } else if (!sameValue(ev, actual)) {
         return { diverged: true, detail: `${k}: expected ${JSON.stringify(ev)}, got ${JSON.stringify(printOut(actual))}` };
       }
     }
-    for (const [n, v] of newly) vars.set(n, v);
+    if (newly !== null) for (const [n, v] of newly) vars.set(n, v);
   }
-  return { diverged: false, detail: '' };
+  return MATCHED;
 }
 
 /** The expect that records an outcome exactly (for generated traces and fixtures). */

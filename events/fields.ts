@@ -254,6 +254,14 @@ function plainDigits(s: string): 0 | 10 | 16 {
   return 10;
 }
 
+/**
+ * The value of a plain decimal or "0x"-hex string of at most 15 characters (exact as a
+ * double, and what parseInteger reads it as); undefined for any other string.
+ */
+export function shortPlainInteger(s: string): number | undefined {
+  return s.length <= 15 && plainDigits(s) !== 0 ? Number(s) : undefined;
+}
+
 /** A fast integer reader for an unsigned field of `bits` (number result) or u64 (bigint result). */
 function fastUnsigned(bits: 8 | 16 | 32 | 64): FastParser {
   if (bits === 64)

@@ -1,0 +1,411 @@
+/*
+ * pack.ts: trace items (header text, parsed Entry, trace error, failure, end) as a
+ * stream of numbers, u64s and strings, so that the parsing worker can hand them to
+ * the replaying thread in transferable buffers. Structured clone of Entry objects
+ * costs the receiver ~2.4 µs per entry, twice parseEntryLine itself; reading this
+ * layout back costs a fraction of that (docs/decisions.md, "Parallel replay").
+ *
+ * Invariant: unpack(pack(x)) is x exactly, down to the order of keys (the order a
+ * line wrote its fields in shows in the timeline). Fields are laid out by the op's
+ * schema (the kind of each field says how its value is written); strings that recur
+ * (names, variables, errnos) are interned across batches, the rest travel per batch.
+ */
+import { NO_IOCTL_ARGS, OPS, OP_ALIASES, OP_NAMES, traceError, type Entry, type Expect, type FieldKind, type IovaRange, type OpName, type TraceError, type VarRef } from '../../events/index.js';
+
+/** What a batch carries: transferable number buffers and the strings they refer to. */
+export interface Batch {
+  readonly nums: Float64Array;
+  readonly bigs: BigUint64Array;
+  /** Strings used only in this batch (refs below zero). */
+  readonly strs: readonly string[];
+  /** Strings interned by this batch, appended to the table in order (refs from zero). */
+  readonly fresh: readonly string[];
+}
+
+/** The kinds of item, the first number of each. */
+export const TAG = { header: 0, entry: 1, traceError: 2, failure: 3, end: 4 } as const;
+export type Tag = (typeof TAG)[keyof typeof TAG];
+
+/** Keys of an entry that are not fields of its op (codes below zero in the key list). */
+const KEY = { size: -1, sizeVar: -2, trailing: -3, argpNull: -4 } as const;
+
+const EXPECT_KINDS = ['', 'ok', 'errno', 'pending', 'fault'] as const;
+
+/** Expect output values: a variable, a string, a number, or any other JSON (as text). */
+const OUT = { var: 0, str: 1, num: 2, json: 3 } as const;
+
+interface PackSlot {
+  readonly name: string;
+  readonly kind: FieldKind;
+}
+
+interface PackOp {
+  readonly op: OpName;
+  readonly written: string;
+  readonly slots: readonly PackSlot[];
+  readonly slotIndex: ReadonlyMap<string, number>;
+  readonly outs: readonly string[];
+  readonly outIndex: ReadonlyMap<string, number>;
+}
+
+/** Every op name and alias, by the index that travels (both sides build the same table). */
+const OPCODES: readonly PackOp[] = [...OP_NAMES, ...Object.keys(OP_ALIASES)].map((written) => {
+  const op = (OP_ALIASES[written] ?? written) as OpName;
+  const slots = Object.entries(OPS[op].fields).map(([name, f]) => ({ name, kind: f.kind }));
+  const outs = OPS[op].out;
+  return {
+    op, written, slots, slotIndex: new Map(slots.map((s, i) => [s.name, i])), outs, outIndex: new Map(outs.map((k, i) => [k, i])),
+  };
+});
+const OPCODE_OF: ReadonlyMap<string, number> = new Map(OPCODES.map((c, i) => [c.written, i]));
+
+/** At most this many interned strings: beyond it, new strings travel with their batch. */
+const INTERN_MAX = 1 << 16;
+
+/** Writes items into batches (the worker's side). */
+export class Packer {
+  private nums: Float64Array = new Float64Array(1 << 12);
+  private n = 0;
+  private bigs: BigUint64Array = new BigUint64Array(1 << 10);
+  private b = 0;
+  private strs: string[] = [];
+  private fresh: string[] = [];
+  private readonly interned = new Map<string, number>();
+  /** Items written since the last take(). */
+  count = 0;
+
+  private num(x: number): void {
+    if (this.n === this.nums.length) {
+      const bigger = new Float64Array(this.nums.length * 2);
+      bigger.set(this.nums);
+      this.nums = bigger;
+    }
+    this.nums[this.n++] = x;
+  }
+
+  private big(x: bigint): void {
+    if (this.b === this.bigs.length) {
+      const bigger = new BigUint64Array(this.bigs.length * 2);
+      bigger.set(this.bigs);
+      this.bigs = bigger;
+    }
+    this.bigs[this.b++] = BigInt.asUintN(64, x);
+  }
+
+  /** A string as a ref: interned when `shared` (it is likely to recur), else in this batch. */
+  private str(s: string, shared: boolean): void {
+    if (shared) {
+      let i = this.interned.get(s);
+      if (i === undefined && this.interned.size < INTERN_MAX) {
+        i = this.interned.size;
+        this.interned.set(s, i);
+        this.fresh.push(s);
+      }
+      if (i !== undefined) return this.num(i);
+    }
+    this.strs.push(s);
+    this.num(-this.strs.length);
+  }
+
+  header(line: number, text: string): void {
+    this.num(TAG.header);
+    this.num(line);
+    this.str(text, false);
+    this.count++;
+  }
+
+  traceError(e: TraceError): void {
+    this.num(TAG.traceError);
+    this.num(e.line);
+    this.str(e.message, false);
+    this.num(e.field === undefined ? 0 : 1);
+    if (e.field !== undefined) this.str(e.field, true);
+    this.count++;
+  }
+
+  failure(lineNo: number, kind: 'io' | 'internal', message: string): void {
+    this.num(TAG.failure);
+    this.num(lineNo);
+    this.num(kind === 'io' ? 0 : 1);
+    this.str(message, false);
+    this.count++;
+  }
+
+  end(lineNo: number): void {
+    this.num(TAG.end);
+    this.num(lineNo);
+    this.count++;
+  }
+
+  entry(e: Entry): void {
+    const code = OPCODE_OF.get(e.opWritten)!;
+    const c = OPCODES[code]!;
+    const x = e.expect;
+    this.num(TAG.entry);
+    this.num(e.line);
+    this.num(code);
+    const pid = e.pid;
+    const pidVar = typeof pid === 'object';
+    this.num((pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16));
+    if (pidVar) this.str(pid.var, true);
+    else this.num(pid);
+    // Fields and ioctl arguments in the order the line wrote them.
+    const keys = Object.keys(e.fields);
+    const ioctlKeys = Object.keys(e.ioctl) as (keyof Entry['ioctl'])[];
+    this.num(keys.length + ioctlKeys.length);
+    for (const k of keys) {
+      const i = c.slotIndex.get(k)!;
+      const v = e.fields[k]!;
+      if (typeof v === 'object' && 'var' in v) {
+        this.num(i * 2 + 1);
+        this.str(v.var, true);
+      } else {
+        this.num(i * 2);
+        this.value(c.slots[i]!.kind, v);
+      }
+    }
+    for (const k of ioctlKeys) {
+      if (k === 'size') {
+        const v = e.ioctl.size!;
+        if (typeof v === 'object' && 'var' in v) {
+          this.num(KEY.sizeVar);
+          this.str(v.var, true);
+        } else {
+          this.num(KEY.size);
+          this.num(v as number);
+        }
+      } else if (k === 'trailing') {
+        this.num(KEY.trailing);
+        this.bytes(e.ioctl.trailing!);
+      } else this.num(KEY.argpNull);
+    }
+    if (x !== undefined) this.expect(c, x);
+    if (e.note !== undefined) this.str(e.note, false);
+    this.count++;
+  }
+
+  private bytes(a: Uint8Array): void {
+    this.num(a.length);
+    for (let i = 0; i < a.length; i++) this.num(a[i]!);
+  }
+
+  private value(kind: FieldKind, v: unknown): void {
+    switch (kind.k) {
+      case 'int':
+        if (kind.bits === 64) this.big(v as bigint);
+        else this.num(v as number);
+        return;
+      case 'flags':
+      case 'enum':
+        return this.num(v as number);
+      case 'str':
+        return this.str(v as string, true);
+      case 'strlist':
+        this.num((v as string[]).length);
+        for (const s of v as string[]) this.str(s, true);
+        return;
+      case 'ranges':
+        this.num((v as IovaRange[]).length);
+        for (const r of v as IovaRange[]) {
+          this.big(r.start);
+          this.big(r.last);
+        }
+        return;
+      case 'hex':
+        return this.bytes(v as Uint8Array);
+    }
+  }
+
+  private expect(c: PackOp, x: Expect): void {
+    if (x.kind === 'errno') this.str(x.errno, true);
+    else if (x.kind === 'fault') this.str(x.fault, true);
+    if (x.kind !== 'ok' && x.kind !== 'errno') return;
+    const keys = Object.keys(x.out);
+    this.num(keys.length);
+    for (const k of keys) {
+      const v = x.out[k];
+      const i = c.outIndex.get(k)! * 4;
+      if (typeof v === 'object' && v !== null && typeof (v as { var?: unknown }).var === 'string') {
+        this.num(i + OUT.var);
+        this.str((v as { var: string }).var, true);
+      } else if (typeof v === 'string') {
+        this.num(i + OUT.str);
+        // Numbers written as strings rarely recur; names do.
+        const c0 = v.charCodeAt(0);
+        this.str(v, !(c0 >= 48 && c0 <= 57) && v.length <= 64);
+      } else if (typeof v === 'number') {
+        this.num(i + OUT.num);
+        this.num(v);
+      } else {
+        this.num(i + OUT.json);
+        this.str(JSON.stringify(v), false);
+      }
+    }
+  }
+
+  /** The batch written so far (its buffers are handed over: transfer them), and a fresh start. */
+  take(): Batch {
+    const batch: Batch = { nums: this.nums.slice(0, this.n), bigs: this.bigs.slice(0, this.b), strs: this.strs, fresh: this.fresh };
+    this.n = 0;
+    this.b = 0;
+    this.strs = [];
+    this.fresh = [];
+    this.count = 0;
+    return batch;
+  }
+}
+
+/** Reads items back from batches, in order (the replaying thread's side). */
+export class Unpacker {
+  private nums: Float64Array = new Float64Array(0);
+  private p = 0;
+  private bigs: BigUint64Array = new BigUint64Array(0);
+  private b = 0;
+  private strs: readonly string[] = [];
+  private readonly interned: string[] = [];
+  private readonly varRefs: (VarRef | undefined)[] = [];
+
+  /** Starts reading a batch (the previous one must be read to its end). */
+  load(batch: Batch): void {
+    this.nums = batch.nums;
+    this.bigs = batch.bigs;
+    this.strs = batch.strs;
+    this.p = 0;
+    this.b = 0;
+    for (const s of batch.fresh) this.interned.push(s);
+  }
+
+  /** Is the current batch read to its end? */
+  get done(): boolean {
+    return this.p >= this.nums.length;
+  }
+
+  /** The tag of the next item (call the reader of that tag next). */
+  tag(): Tag {
+    return this.nums[this.p++] as Tag;
+  }
+
+  private num(): number {
+    return this.nums[this.p++]!;
+  }
+
+  private str(): string {
+    const r = this.nums[this.p++]!;
+    return r >= 0 ? this.interned[r]! : this.strs[-r - 1]!;
+  }
+
+  /**
+   * A variable reference. Entries share one VarRef per interned name (VarRefs are
+   * read-only): a trace names few variables, and uses them on most lines.
+   */
+  private varRef(): VarRef {
+    const r = this.nums[this.p++]!;
+    if (r < 0) return { var: this.strs[-r - 1]! };
+    return (this.varRefs[r] ??= { var: this.interned[r]! });
+  }
+
+  /** Header: its line and text. */
+  header(): { line: number; text: string } {
+    const line = this.num();
+    return { line, text: this.str() };
+  }
+
+  traceError(): TraceError {
+    const line = this.num();
+    const message = this.str();
+    return this.num() === 0 ? traceError(line, message) : traceError(line, message, this.str());
+  }
+
+  failure(): { lineNo: number; kind: 'io' | 'internal'; message: string } {
+    const lineNo = this.num();
+    const kind = this.num() === 0 ? 'io' : 'internal';
+    return { lineNo, kind, message: this.str() };
+  }
+
+  /** End: the number of lines of the input. */
+  end(): number {
+    return this.num();
+  }
+
+  entry(): Entry {
+    const line = this.num();
+    const c = OPCODES[this.num()]!;
+    const head = this.num();
+    const pid = (head & 1) !== 0 ? this.varRef() : this.num();
+    const fields: Record<string, unknown> = {};
+    let ioctl: { size?: unknown; trailing?: Uint8Array; argpNull?: boolean } | null = null;
+    for (let n = this.num(); n > 0; n--) {
+      const code = this.num();
+      if (code >= 0) {
+        const slot = c.slots[code >> 1]!;
+        fields[slot.name] = (code & 1) !== 0 ? this.varRef() : this.value(slot.kind);
+      } else if (code === KEY.size) (ioctl ??= {}).size = this.num();
+      else if (code === KEY.sizeVar) (ioctl ??= {}).size = this.varRef();
+      else if (code === KEY.trailing) (ioctl ??= {}).trailing = this.bytes();
+      else (ioctl ??= {}).argpNull = true;
+    }
+    const entry: { -readonly [K in keyof Entry]: Entry[K] } = {
+      line, op: c.op, opWritten: c.written, pid, fields: fields as Entry['fields'], ioctl: (ioctl ?? NO_IOCTL_ARGS) as Entry['ioctl'],
+    };
+    const x = (head >> 1) & 7;
+    if (x !== 0) entry.expect = this.expect(c, EXPECT_KINDS[x]!);
+    if ((head & 16) !== 0) entry.note = this.str();
+    return entry;
+  }
+
+  private bytes(): Uint8Array {
+    const a = new Uint8Array(this.num());
+    for (let i = 0; i < a.length; i++) a[i] = this.num();
+    return a;
+  }
+
+  private value(kind: FieldKind): unknown {
+    switch (kind.k) {
+      case 'int':
+        if (kind.bits !== 64) return this.num();
+        return kind.signed ? BigInt.asIntN(64, this.bigs[this.b++]!) : this.bigs[this.b++]!;
+      case 'flags':
+      case 'enum':
+        return this.num();
+      case 'str':
+        return this.str();
+      case 'strlist': {
+        const a = new Array<string>(this.num());
+        for (let i = 0; i < a.length; i++) a[i] = this.str();
+        return a;
+      }
+      case 'ranges': {
+        const a = new Array<IovaRange>(this.num());
+        for (let i = 0; i < a.length; i++) a[i] = { start: this.bigs[this.b++]!, last: this.bigs[this.b++]! };
+        return a;
+      }
+      case 'hex':
+        return this.bytes();
+    }
+  }
+
+  private expect(c: PackOp, kind: (typeof EXPECT_KINDS)[number]): Expect {
+    if (kind === 'pending') return { kind };
+    if (kind === 'fault') return { kind, fault: this.str() };
+    const errno = kind === 'errno' ? this.str() : '';
+    const out: Record<string, unknown> = {};
+    for (let n = this.num(); n > 0; n--) {
+      const code = this.num();
+      const k = c.outs[code >> 2]!;
+      switch (code & 3) {
+        case OUT.var:
+          out[k] = this.varRef();
+          break;
+        case OUT.str:
+          out[k] = this.str();
+          break;
+        case OUT.num:
+          out[k] = this.num();
+          break;
+        case OUT.json:
+          out[k] = JSON.parse(this.str());
+      }
+    }
+    return kind === 'ok' ? { kind, out } : ({ kind, errno, out } as Expect);
+  }
+}
