@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { nodeIo, StringOut, type Io } from '../cli/io.js';
 import { PipedSource } from '../cli/pipe/index.js';
 import { replayLines, replaySource, type EntryEvent, type FileReport, type ReplayOptions } from '../cli/replay.js';
@@ -118,6 +119,20 @@ test('a replay that stops early, far ahead of the worker, stops the worker too',
   const b = replaySource(p, new PipedSource(p), throwing);
   assert.equal(said(b), said(a));
   assert.equal([b.error?.kind, b.error?.line], ['internal', 2501]);
+});
+
+test('a worker that shows no sign of life ends the replay with an internal error instead of a hang', () => {
+  // A FIFO nobody writes to: the worker blocks opening it and its heartbeat stands still.
+  const fifo = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pipe-stall-')), 'trace.fifo');
+  execFileSync('mkfifo', [fifo]);
+  try {
+    const r = replaySource(fifo, new PipedSource(fifo, 300), {});
+    assert.is(r.error?.kind, 'internal');
+    assert.match(r.error?.message ?? '', /no sign of life/);
+  } finally {
+    // Let the worker's open() return (it reads an empty file and ends).
+    fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+  }
 });
 
 /** The CLI over real files, output collected; `pipe` decides how entries are read. */

@@ -11,7 +11,15 @@ import type { MessagePort } from 'node:worker_threads';
 export const POSTED = 0; // batches the worker has posted
 export const TAKEN = 1; // batches the replay has taken
 export const STOP = 2; // set by the replay when it needs nothing more
-export const COUNTERS = 3;
+export const ALIVE = 3; // bumped by the worker for every chunk it reads (its heartbeat)
+export const COUNTERS = 4;
+
+/**
+ * How long the replay waits for a worker whose heartbeat stands still before it gives
+ * up with an internal error: a worker killed from outside (out of memory) never posts
+ * its Crash, and the blocked replay has no event loop to hear of the exit.
+ */
+export const STALL_MS = 30_000;
 
 /** Batches the worker may post before the replay takes them. */
 export const AHEAD = 4;

@@ -12,7 +12,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Entry, TraceError } from '../../events/index.js';
 import { SourceFailure, type EntrySource } from '../replay.js';
-import { COUNTERS, POSTED, STOP, TAKEN, type Crash, type WorkerData } from './channel.js';
+import { ALIVE, COUNTERS, POSTED, STALL_MS, STOP, TAKEN, type Crash, type WorkerData } from './channel.js';
 import { TAG, Unpacker, type Batch } from './pack.js';
 
 export class PipedSource implements EntrySource {
@@ -26,7 +26,8 @@ export class PipedSource implements EntrySource {
   /** How often, and how long in all (ms), the replay waited for the worker (the bench reports it). */
   readonly waited = { times: 0, ms: 0 };
 
-  constructor(path: string) {
+  /** @param stallMs how long a worker may show no sign of life (tests shorten it). */
+  constructor(path: string, private readonly stallMs: number = STALL_MS) {
     const { port1, port2 } = new MessageChannel();
     const data: WorkerData = { path, port: port2, counters: this.counters };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data, transferList: [port2] });
@@ -77,6 +78,8 @@ export class PipedSource implements EntrySource {
 
   /** Waits for the next batch and loads it; or returns the worker's crash message. */
   private receive(): string | null {
+    let alive = Atomics.load(this.counters, ALIVE);
+    let still = 0; // ms waited since the heartbeat last moved
     for (;;) {
       const posted = Atomics.load(this.counters, POSTED);
       const m = receiveMessageOnPort(this.port);
@@ -90,9 +93,16 @@ export class PipedSource implements EntrySource {
       }
       // Nothing yet: sleep until the worker posts (it counts after posting, so no post is missed).
       const t = performance.now();
-      Atomics.wait(this.counters, POSTED, posted);
+      const r = Atomics.wait(this.counters, POSTED, posted, Math.min(1000, this.stallMs));
+      const ms = performance.now() - t;
       this.waited.times++;
-      this.waited.ms += performance.now() - t;
+      this.waited.ms += ms;
+      if (r !== 'timed-out') continue;
+      const now = Atomics.load(this.counters, ALIVE);
+      if (now !== alive) {
+        alive = now;
+        still = 0;
+      } else if ((still += ms) >= this.stallMs) return `no sign of life for ${Math.round(still)} ms (killed, or stuck reading)`;
     }
   }
 

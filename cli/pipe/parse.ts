@@ -17,6 +17,8 @@ export interface ParseOptions {
   /** Items in the first batch, doubling per batch up to maxBatch (the first one is awaited). */
   readonly firstBatch: number;
   readonly maxBatch: number;
+  /** Called for every chunk read (the worker's heartbeat). */
+  readonly progress?: () => void;
 }
 
 function message(e: unknown): string {
@@ -69,6 +71,7 @@ export function parse(path: string, opts: ParseOptions): void {
       going = false;
       break;
     }
+    opts.progress?.();
     if (next.done === true) {
       for (const l of split.end()) if (going) going = line(l);
       break;

@@ -9,7 +9,7 @@
  * Crash: the replaying thread blocks on this worker and must always hear from it.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
-import { AHEAD, FIRST_BATCH, MAX_BATCH, POSTED, STOP, TAKEN, type Crash, type WorkerData } from './channel.js';
+import { AHEAD, ALIVE, FIRST_BATCH, MAX_BATCH, POSTED, STOP, TAKEN, type Crash, type WorkerData } from './channel.js';
 
 const { path, port, counters } = workerData as WorkerData;
 
@@ -35,6 +35,7 @@ try {
     },
     firstBatch: FIRST_BATCH,
     maxBatch: MAX_BATCH,
+    progress: () => void Atomics.add(counters, ALIVE, 1),
   });
 } catch (e) {
   const crash: Crash = { crash: e instanceof Error ? e.stack ?? e.message : String(e) };
