@@ -70,7 +70,6 @@ const emptyProc = () => new ProcMem(emptyBig<Vma>(), emptyBig<PageExtent>());
 export type PinIndex = BTree<number, readonly number[]>;
 
 const cmpNum = (a: number, b: number): number => a - b;
-const EMPTY_PINS: PinIndex = new BTree<number, readonly number[]>(undefined, cmpNum);
 /** Frames are never placed at or above 2^53, so PAs and lengths convert exactly. */
 const PA_LIMIT = 1n << 53n;
 
@@ -152,7 +151,7 @@ const baseTrees = new WeakMap<PinBase, PinIndex>();
 function fold(base: PinBase, log: PinLog | null): PinIndex {
   if (log === null) {
     let t = baseTrees.get(base);
-    if (!t) baseTrees.set(base, (t = base === EMPTY_BASE ? EMPTY_PINS : treeOf(base.runs)));
+    if (!t) baseTrees.set(base, (t = treeOf(base.runs)));
     return t;
   }
   const hit = folded.get(log);
@@ -469,7 +468,7 @@ export function touch(
   };
   const fill = (to: bigint): void => {
     if (to <= cursor) return;
-    // Allocate per VMA so hugetlb and shared flags stay per mapping.
+    // A gap gets one physically contiguous extent, placed congruent to its VA.
     const a = m.allocFrames(to - cursor, { kind: 'proc', pid, va: cursor }, cursor);
     m = a.mem;
     if (!cloned) {

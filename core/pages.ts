@@ -158,8 +158,7 @@ export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: Pin
   const PAGE = pageSize(d);
   const added: PinnedRun[] = [];
   let fresh = 0;
-  // A fresh pages object (every MAP makes one) has a single gap: skip the search.
-  for (const [g0, g1] of p.pinned.length === 0 ? [[user.first, user.last] as const] : gaps(p.pinned, user.first, user.last)) {
+  for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
     const va = p.va + BigInt(g0) * PAGE;
     const len = BigInt(g1 - g0 + 1) * PAGE;
     const t = touch(memOf(d), p.pid, va, len, p.writable);

@@ -4,7 +4,7 @@
  * the paths these handlers write:
  *
  *   World -> ctxs -> the ctx (pages, nextPages) -> objects -> the IOAS -> its data (areas)
- *   World -> procs -> the source processes of the pages involved (lockedPages, pinnedPages)
+ *   World -> procs -> MAP: the caller; UNMAP: every process (the removed pages' sources)
  *   World -> users -> their users (lockedPages; a missing record is added to the copy)
  *   World -> mem, hw (replaced, never mutated)
  *
@@ -20,9 +20,7 @@
  */
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
 import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Obj, type Proc, type UserAcct, type World } from './world.js';
-import type { Area } from './ioasData.js';
-import { disownPages, ownPages, type Pages, type PagesTable } from './pages.js';
-import { planUnmap, type IntervalMap } from './iopt/index.js';
+import { disownPages, ownPages, type PagesTable } from './pages.js';
 import { freezing } from './freeze.js';
 
 export interface WorkingCopy {
@@ -110,16 +108,10 @@ function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | 
   if (f.iova >= U64_MAX || f.length >= U64_MAX || f.length === 0n || f.iova + f.length - 1n > U64_MAX) return null;
   const t = target(w, input.pid, f.fd, f.ioas_id);
   if (!t || t.io.data.accesses.length) return null;
-  // Distinct ids (few: one per pages source), kept in arrays.
-  const pids: number[] = [], uids: number[] = [];
-  // The areas the UNMAP will remove (it stops at the first crossing area).
-  for (const e of planUnmap(t.io.data.areas as IntervalMap<Area>, f.iova, f.iova + f.length - 1n).inside) {
-    const p: Pages | undefined = t.ctx.pages.get(e.value.pages);
-    if (!p) return null;
-    if (!pids.includes(p.pid)) pids.push(p.pid);
-    if (!uids.includes(p.uid)) uids.push(p.uid);
-  }
-  return copyPaths(w, t.ctx, t.io, pids, uids);
+  // The removed areas' pages may come from any process (COPY shares pages across
+  // IOASes): every process and user record is copied (a few), rather than planning the
+  // UNMAP here a second time to find which.
+  return copyPaths(w, t.ctx, t.io, Object.keys(w.procs).map(Number), Object.keys(w.users).map(Number));
 }
 
 /** Ops that can run on a working copy instead of an immer draft (see makeStep). */

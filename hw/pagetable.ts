@@ -511,20 +511,24 @@ export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
   const G = f.granule;
+  let start = -1;
+  let end = -1;
+  // The usual range converts with number arithmetic; anything else takes the checks.
   if (iova >= 0n && iova < B53 && length > 0n && length < B53) {
     const a = Number(iova);
     const n = Number(length);
     if (((a | n) & (G - 1)) === 0 && a + n <= f.reachNumber) {
-      const op = new Op(pt, c);
-      const root = unmapIn(op, pt.root, 0, 0, a / G, (a + n) / G);
-      return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped * G) };
+      start = a / G;
+      end = (a + n) / G;
     }
   }
-  const top = f.reach;
-  checkAligned(f, iova, length);
-  if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
-  if (iova >= top) return { pt, unmapped: 0n };
-  const { start, end } = toGranules(f, iova, iova + length > top ? top - iova : length);
+  if (start < 0) {
+    const top = f.reach;
+    checkAligned(f, iova, length);
+    if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
+    if (iova >= top) return { pt, unmapped: 0n };
+    ({ start, end } = toGranules(f, iova, iova + length > top ? top - iova : length));
+  }
   const op = new Op(pt, c);
   const root = unmapIn(op, pt.root, 0, 0, start, end);
   return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped) << BigInt(f.granuleShift) };

@@ -172,7 +172,6 @@ export function domainMap(hw: HwState, id: number, iova: bigint, pa: bigint, len
 
 /** Maps several runs in one page-table operation (pagetable.mapRuns). Does NOT invalidate the IOTLB. */
 export function domainMapRuns(hw: HwState, id: number, runs: readonly MapRun[], prot: number): HwState {
-  if (runs.length === 1) return domainMap(hw, id, runs[0]!.iova, runs[0]!.pa, runs[0]!.length, prot);
   const d = getDomain(hw, id);
   return withDomain(hw, withPt(d, ptMapRuns(pagingTable(d), runs, prot)));
 }

@@ -34,16 +34,6 @@ test('checkFixed: kernel order alignment, overflow, reserved, overlap', () => {
   assert.equal(checkFixed(areas, reserved, 0x30000n, 0x10000n, 0x1000n), { ok: true, last: 0x3ffffn });
 });
 
-test('planUnmap: a repeated plan is reused only for the same map and range', () => {
-  const first = planUnmap(areas, 0x10000n, 0x2ffffn);
-  assert.is(planUnmap(areas, 0x10000n, 0x2ffffn), first);
-  // Another version of the map (one area gone) or another range is planned anew.
-  const fewer = areas.remove(0x20000n);
-  assert.equal(planUnmap(fewer, 0x10000n, 0x2ffffn).inside.map((e) => e.start), [0x10000n]);
-  assert.equal(planUnmap(areas, 0x10000n, 0x1ffffn).inside.map((e) => e.start), [0x10000n]);
-  assert.equal(planUnmap(areas, 0x10000n, 0x2ffffn).inside.map((e) => e.start), [0x10000n, 0x20000n]);
-});
-
 test('planUnmap: whole areas, gaps allowed, stop at the first crossing area', () => {
   const all = planUnmap(areas, 0n, U64_MAX);
   assert.equal(all.inside.map((e) => e.start), [0x10000n, 0x20000n, 0x40000n]);

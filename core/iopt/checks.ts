@@ -83,21 +83,6 @@ export function planUnmap<V>(
   last: bigint,
   isBusy?: (v: V) => boolean,
 ): UnmapPlan<V> {
-  // The working copy (core/workingCopy.ts) plans the same UNMAP just before its
-  // handler does: the maps are immutable, so the last plan is reused by identity.
-  if (isBusy === undefined) {
-    const m = lastPlan;
-    if (m !== null && m.areas === areas && m.start === start && m.last === last) return m.plan as UnmapPlan<V>;
-    const plan = walkUnmap(areas, start, last);
-    lastPlan = { areas, start, last, plan };
-    return plan;
-  }
-  return walkUnmap(areas, start, last, isBusy);
-}
-
-let lastPlan: { areas: IntervalMap<unknown>; start: bigint; last: bigint; plan: UnmapPlan<unknown> } | null = null;
-
-function walkUnmap<V>(areas: IntervalMap<V>, start: bigint, last: bigint, isBusy?: (v: V) => boolean): UnmapPlan<V> {
   const inside: IntervalEntry<V>[] = [];
   let bytes = 0n;
   for (const e of areas.intersecting(start, last)) {
