@@ -15,7 +15,7 @@ import type { Errno } from '../events/index.js';
 import { U64_MAX, alignmentCheck, checkReserve, fmtRange, type IntervalEntry } from './iopt/index.js';
 import type { Area, IoasData } from './ioasData.js';
 import type { HwptPagingObj, IoasObj, World } from './world.js';
-import { addPinUser, getPages, physOf, removePinUser } from './pages.js';
+import { addPinUser, getPages, physOf, removePinUser, type PinUser } from './pages.js';
 import { hwMapRuns, hwUnmap, type MapRun } from './hwsync.js';
 import { peek, plat } from './peek.js';
 
@@ -56,18 +56,17 @@ export function alignmentFor(d: Draft<World>, ctxId: number, ioasId: number, ext
   return align;
 }
 
-const areaKey = (ioasId: number, iova: bigint) => `a:${ioasId}:${iova.toString(16)}`;
-
-function pageRange(d: Draft<World>, a: Area, length: bigint): { first: number; last: number } {
+/** The pin user an area of an IOAS is on its pages: the area's page indexes, keyed by its IOVA. */
+function areaUser(d: Draft<World>, ioasId: number, e: IntervalEntry<Area>): PinUser {
   const P = plat(d).pageSize;
-  return { first: Number(a.pageOffset / P), last: Number((a.pageOffset + length - 1n) / P) };
+  const off = e.value.pageOffset;
+  return { key: areaKey(ioasId, e.start), first: Number(off / P), last: Number((off + (e.last - e.start)) / P) };
 }
+const areaKey = (ioasId: number, iova: bigint) => `a:${ioasId}:${iova.toString(16)}`;
 
 /** The physical runs behind an area, as IOVA -> PA runs for the page tables. */
 function runsOf(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>): MapRun[] {
-  const p = getPages(d, ctxId, e.value.pages);
-  const len = e.last - e.start + 1n;
-  return physOf(p, plat(d).pageSize, e.value.pageOffset, len).map((piece) => ({ iova: e.start + (piece.off - e.value.pageOffset), pa: piece.pa, length: piece.length }));
+  return physOf(getPages(d, ctxId, e.value.pages), plat(d).pageSize, e.value.pageOffset, e.last - e.start + 1n, e.start);
 }
 
 function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain: number): void {
@@ -79,7 +78,7 @@ export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: Inte
   const io = ioasOf(d, ctxId, ioasId);
   const hwpts = hwptsOf(d, ctxId, io);
   if (hwpts.length === 0) return null;
-  const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(ioasId, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
+  const r = addPinUser(d, ctxId, e.value.pages, areaUser(d, ioasId, e));
   if (r) return r;
   // Every domain gets the same runs (the pins just made do not move).
   const runs = runsOf(d, ctxId, e);
@@ -124,7 +123,7 @@ export function ioasAddDomain(d: Draft<World>, ctxId: number, hwptId: number): R
   const first = cur.hwpts.length === 0;
   for (const e of cur.areas.entries()) {
     if (first) {
-      const r = addPinUser(d, ctxId, e.value.pages, { key: areaKey(hwpt.ioas, e.start), ...pageRange(d, e.value, e.last - e.start + 1n) });
+      const r = addPinUser(d, ctxId, e.value.pages, areaUser(d, hwpt.ioas, e));
       if (r) return r;
     }
     mapInto(d, ctxId, e, hwpt.domain);

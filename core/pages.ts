@@ -234,16 +234,19 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   setPages(d, ctxId, { ...p, users, pinned: keep }, id);
 }
 
-/** Physical pieces backing bytes [off, off+length) of a pages object (all must be pinned). */
-export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint): { off: bigint; pa: bigint; length: bigint }[] {
+/**
+ * The physical runs backing bytes [off, off+length) of a pages object (all must be
+ * pinned), as IOVA -> PA runs for a mapping whose byte `off` sits at `iova`.
+ */
+export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint, iova: bigint): { iova: bigint; pa: bigint; length: bigint }[] {
   const end = off + length;
-  const out: { off: bigint; pa: bigint; length: bigint }[] = [];
+  const out: { iova: bigint; pa: bigint; length: bigint }[] = [];
   for (const r of p.pinned) {
     const rs = BigInt(r.first) * pageSz;
     const re = BigInt(r.last + 1) * pageSz;
     const s = rs > off ? rs : off;
     const e = re < end ? re : end;
-    if (e > s) out.push({ off: s, pa: r.pa + (s - rs), length: e - s });
+    if (e > s) out.push({ iova: iova + (s - off), pa: r.pa + (s - rs), length: e - s });
   }
   return out;
 }

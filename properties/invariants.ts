@@ -394,9 +394,9 @@ export function domainMirrorsIoas(w: World, ctxId: number, hwptId: number): Viol
     const len = e.last - e.start + 1n;
     if (!p) continue; // object-refs reports it
     let got = 0n;
-    for (const piece of physOf(p, P, e.value.pageOffset, len)) {
+    for (const piece of physOf(p, P, e.value.pageOffset, len, e.start)) {
       got += piece.length;
-      const run = { iova: e.start + (piece.off - e.value.pageOffset), pa: piece.pa, length: piece.length, prot: e.value.prot & 3 };
+      const run = { ...piece, prot: e.value.prot & 3 };
       const last = want[want.length - 1];
       if (last && last.iova + last.length === run.iova && last.pa + last.length === run.pa && last.prot === run.prot) last.length += run.length;
       else want.push(run);
