@@ -11,7 +11,9 @@
  * tokens, so every node they share becomes read-only to both, and either copies a
  * node at its first write to it. Owned nodes are always reached through owned
  * parents (a copy is made only along a path from the root), so a write copies exactly
- * the shared part of its path, once per clone.
+ * the shared part of its path, once per clone. A copy shares the keys array with its
+ * original until it changes a key (most writes replace a value or a child and keep
+ * every key), so `keys` is written only through wkeys().
  *
  * Keys are compared by the comparator given at construction, except for the two cases
  * the simulator uses on its hot paths, which compare with `<` directly (no call per
@@ -47,7 +49,33 @@ class Node<K> {
     public owner: number,
     public keys: K[],
     public data: unknown[],
+    /** `keys` belongs to this node alone (else it is shared with the node's original). */
+    public mine: boolean,
   ) {}
+}
+
+/** n's keys, for writing (n is owned): copied first while shared. */
+function wkeys<K>(n: Node<K>): K[] {
+  if (!n.mine) {
+    n.keys = n.keys.slice();
+    n.mine = true;
+  }
+  return n.keys;
+}
+
+/** Sets key i of n (internal, owned) to the smallest key of child c, if not already. */
+function setMin<K>(n: Node<K>, i: number, c: Node<K>): void {
+  if (n.keys[i] !== c.keys[0]) wkeys(n)[i] = c.keys[0]!;
+}
+
+/** Keeps n's first len entries. */
+function truncate<K>(n: Node<K>, len: number): void {
+  if (n.mine) n.keys.length = len;
+  else {
+    n.keys = n.keys.slice(0, len);
+    n.mine = true;
+  }
+  n.data.length = len;
 }
 
 /**
@@ -120,14 +148,13 @@ function delAt<T>(a: T[], i: number): void {
 /** Moves the upper half of an overflowing node to a new right sibling. */
 function split<K>(n: Node<K>, owner: number): Node<K> {
   const half = n.keys.length >> 1;
-  const right = new Node(owner, n.keys.slice(half), n.data.slice(half));
-  n.keys.length = half;
-  n.data.length = half;
+  const right = new Node(owner, n.keys.slice(half), n.data.slice(half), true);
+  truncate(n, half);
   return right;
 }
 
 /** The root of every new tree; owner 0 is no tree's token, so it is never written. */
-const EMPTY = new Node<never>(0, [], []);
+const EMPTY = new Node<never>(0, [], [], false);
 
 const natural = <K>(a: K, b: K): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -184,7 +211,7 @@ export class BTree<K, V> {
     const s = this.spill;
     if (s !== null) {
       this.spill = null;
-      this.root = new Node(this.owner, [r.keys[0]!, s.keys[0]!], [r, s]);
+      this.root = new Node(this.owner, [r.keys[0]!, s.keys[0]!], [r, s], true);
       this.height++;
     } else this.root = r;
     return this.changed;
@@ -302,7 +329,7 @@ export class BTree<K, V> {
 
   /** n itself when this tree owns it, else a copy it owns. */
   private own(n: Node<K>): Node<K> {
-    return n.owner === this.owner ? n : new Node(this.owner, n.keys.slice(), n.data.slice());
+    return n.owner === this.owner ? n : new Node(this.owner, n.keys, n.data.slice(), false);
   }
 
   /**
@@ -322,9 +349,9 @@ export class BTree<K, V> {
       this.changed = true;
       this.count++;
       // A shared leaf is copied with the new entry in one pass.
-      if (n.owner !== this.owner) n = new Node(this.owner, copyIns(n.keys, u, key), copyIns(n.data, u, value));
+      if (n.owner !== this.owner) n = new Node(this.owner, copyIns(n.keys, u, key), copyIns(n.data, u, value), true);
       else {
-        insAt(n.keys, u, key);
+        insAt(wkeys(n), u, key);
         insAt(n.data, u, value);
       }
       if (n.keys.length > MAX) this.spill = split(n, this.owner);
@@ -337,11 +364,11 @@ export class BTree<K, V> {
     n = this.own(n);
     n.data[i] = c2;
     // A new smallest key (u === 0) goes down the leftmost child.
-    if (u === 0) n.keys[0] = key;
+    if (u === 0) wkeys(n)[0] = key;
     const s = this.spill;
     if (s !== null) {
       this.spill = null;
-      insAt(n.keys, i + 1, s.keys[0]!);
+      insAt(wkeys(n), i + 1, s.keys[0]!);
       insAt(n.data, i + 1, s);
       if (n.keys.length > MAX) this.spill = split(n, this.owner);
     }
@@ -356,8 +383,8 @@ export class BTree<K, V> {
     if (h === 0) {
       if (!this.eq(n.keys[i]!, key)) return n;
       this.changed = true;
-      if (n.owner !== this.owner) return new Node(this.owner, copyDel(n.keys, i), copyDel(n.data, i));
-      delAt(n.keys, i);
+      if (n.owner !== this.owner) return new Node(this.owner, copyDel(n.keys, i), copyDel(n.data, i), true);
+      delAt(wkeys(n), i);
       delAt(n.data, i);
       return n;
     }
@@ -365,7 +392,7 @@ export class BTree<K, V> {
     if (!this.changed) return n;
     n = this.own(n);
     n.data[i] = c2;
-    if (c2.keys.length >= MIN) n.keys[i] = c2.keys[0]!;
+    if (c2.keys.length >= MIN) setMin(n, i, c2);
     else this.refill(n, i);
     return n;
   }
@@ -375,43 +402,42 @@ export class BTree<K, V> {
     if (n.data.length === 1) {
       // Only the root has one child (delete() then drops a level).
       const c = n.data[0] as Node<K>;
-      if (c.keys.length > 0) n.keys[0] = c.keys[0]!;
+      if (c.keys.length > 0) setMin(n, 0, c);
       return;
     }
     const li = i > 0 ? i - 1 : 0;
     const left = this.own(n.data[li] as Node<K>);
     const right = n.data[li + 1] as Node<K>;
     n.data[li] = left;
-    const lk = left.keys;
-    const ld = left.data;
-    const total = lk.length + right.keys.length;
-    if (total <= MAX) {
-      for (let j = 0; j < right.keys.length; j++) {
+    const ll = left.keys.length;
+    const rl = right.keys.length;
+    if (ll + rl <= MAX) {
+      const lk = wkeys(left);
+      for (let j = 0; j < rl; j++) {
         lk.push(right.keys[j]!);
-        ld.push(right.data[j]);
+        left.data.push(right.data[j]);
       }
-      delAt(n.keys, li + 1);
+      delAt(wkeys(n), li + 1);
       delAt(n.data, li + 1);
     } else {
       // Even the two out; the right one is rebuilt whichever way entries move.
-      const want = total >> 1;
+      const want = (ll + rl) >> 1;
       let r: Node<K>;
-      if (lk.length > want) {
-        r = new Node(this.owner, lk.slice(want).concat(right.keys), ld.slice(want).concat(right.data));
-        lk.length = want;
-        ld.length = want;
+      if (ll > want) {
+        r = new Node(this.owner, left.keys.slice(want).concat(right.keys), left.data.slice(want).concat(right.data), true);
+        truncate(left, want);
       } else {
-        const moved = want - lk.length;
-        for (let j = 0; j < moved; j++) {
+        const lk = wkeys(left);
+        for (let j = 0; j < want - ll; j++) {
           lk.push(right.keys[j]!);
-          ld.push(right.data[j]);
+          left.data.push(right.data[j]);
         }
-        r = new Node(this.owner, right.keys.slice(moved), right.data.slice(moved));
+        r = new Node(this.owner, right.keys.slice(want - ll), right.data.slice(want - ll), true);
       }
       n.data[li + 1] = r;
-      n.keys[li + 1] = r.keys[0]!;
+      setMin(n, li + 1, r);
     }
-    if (lk.length > 0) n.keys[li] = lk[0]!;
+    if (left.keys.length > 0) setMin(n, li, left);
   }
 
   private walk(n: Node<K>, h: number, low: K, high: K, incl: boolean, f: (k: K, v: V, counter: number) => void, count: number): number {
