@@ -87,7 +87,7 @@ type Op =
   | { op: 'set'; v: number; k: number; overwrite: boolean }
   | { op: 'delete'; v: number; k: number }
   | { op: 'clone'; v: number }
-  | { op: 'with'; v: number; k: number }
+  | { op: 'with'; v: number; k: number; overwrite: boolean | undefined }
   | { op: 'without'; v: number; k: number }
   | { op: 'query'; v: number; k: number; span: number }
   | { op: 'bulk'; v: number; from: number; n: number; step: number; del: boolean };
@@ -99,7 +99,7 @@ function opArb(keys: number): fc.Arbitrary<Op> {
     { weight: 6, arbitrary: fc.record({ op: fc.constant('set' as const), v, k, overwrite: fc.boolean() }) },
     { weight: 4, arbitrary: fc.record({ op: fc.constant('delete' as const), v, k }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('clone' as const), v }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('with' as const), v, k }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('with' as const), v, k, overwrite: fc.constantFrom(true, false, undefined) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('without' as const), v, k }) },
     { weight: 3, arbitrary: fc.record({ op: fc.constant('query' as const), v, k, span: k }) },
     // Runs of inserts or deletes: splits, and underflows that merge or even out nodes.
@@ -132,9 +132,13 @@ function run<K>(kind: Kind<K>, ops: readonly Op[], start: number): void {
         versions.push({ t: t.clone(), m: m.slice() });
         break;
       case 'with': {
+        // Like sorted-btree: without overwrite an existing key keeps its value, and the
+        // result is the tree itself.
         const m2 = m.slice();
-        modelSet(m2, key(o.k), stamp, cmp, true);
-        versions.push({ t: t.with(key(o.k), stamp, true), m: m2 });
+        const added = modelSet(m2, key(o.k), stamp, cmp, o.overwrite === true);
+        const t2 = t.with(key(o.k), stamp, o.overwrite);
+        assert.is(t2 === t, !added && !o.overwrite, 'with returns this');
+        if (t2 !== t) versions.push({ t: t2, m: m2 });
         break;
       }
       case 'without': {

@@ -230,11 +230,13 @@ export class BTree<K, V> {
     return true;
   }
 
-  /** A new tree with key set (this one unchanged). */
+  /**
+   * A tree with key set (this one unchanged). As in sorted-btree, an existing key keeps
+   * its value unless overwrite is true, and then the result is this tree itself.
+   */
   with(key: K, value: V, overwrite?: boolean): BTree<K, V> {
     const t = this.clone();
-    t.set(key, value, overwrite);
-    return t;
+    return t.set(key, value, overwrite === true) || overwrite ? t : this;
   }
 
   /** A new tree without key (this one unchanged). */
