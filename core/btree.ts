@@ -186,7 +186,10 @@ export class BTree<K, V> {
     return this.count;
   }
 
-  /** A tree with the same contents in O(1); writes to either never show in the other. */
+  /**
+   * A tree with the same contents in O(1); writes to either never show in the other.
+   * This tree takes a new token too (so tree objects must never be frozen).
+   */
   clone(): BTree<K, V> {
     // Built by the constructor, so every tree has one hidden class.
     const t = new BTree<K, V>(undefined, this.compare);
