@@ -18,7 +18,7 @@ function canon(v: unknown, out: string[]): void {
     out.push(']');
   } else if (typeof v === 'object' && !isPlain(v)) {
     // Persistent collections are compared by content, never by their internals
-    // (sorted-btree shares and flags nodes across trees).
+    // (B+trees share nodes across versions).
     const it = (v as { entries?: () => Iterable<unknown> }).entries;
     if (typeof it !== 'function') throw new Error(`stateHash: no canonical form for ${v.constructor.name}`);
     canon(Array.from(it.call(v)), out);
