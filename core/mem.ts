@@ -152,7 +152,8 @@ function compact(base: PinBase, log: PinLog): PinBase {
 }
 
 function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
-  const t = new BTree<number, readonly number[]>(undefined, cmpNum);
+  // No comparator: number keys in natural order take the tree's comparison fast path.
+  const t = new BTree<number, readonly number[]>();
   for (const k of [...runs.keys()].sort(cmpNum)) t.set(k, runs.get(k)!);
   return t;
 }
