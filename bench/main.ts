@@ -122,11 +122,11 @@ function main(argv: readonly string[]): number {
 
   // 4. Replay without checking, 5. with checking (+ state hash).
   const replay = (match: boolean): { ms: number; value: FileReport } =>
-    time(() => replayLines(file, io.readLines(file), { match, hash: match, onProgress: sample, progressEvery: 4096 }));
+    time(() => replayLines(file, io.readLines(file), { match, hash: match, inPlace: true, onProgress: sample, progressEvery: 4096 }));
   const nocheck = replay(false);
   const check = replay(true);
   const piped = new PipedSource(file);
-  const pipe = time(() => replaySource(file, piped, { match: true, hash: true, onProgress: sample, progressEvery: 4096 }));
+  const pipe = time(() => replaySource(file, piped, { match: true, hash: true, inPlace: true, onProgress: sample, progressEvery: 4096 }));
   sample(0);
   const transport = transportCost(io.readLines(file));
   const maxRss = process.resourceUsage().maxRSS * 1024;

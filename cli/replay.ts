@@ -13,7 +13,7 @@ import {
   type Bindings, type Entry, type Input, type Outcome, type TraceHeader,
 } from '../events/index.js';
 import { parseEntryLine, printExpect, resolveEntry, type TraceError } from '../events/index.js';
-import { initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
+import { inPlaceStep, initialWorld, resolvePlatform, stateHash, step, type World } from '../core/index.js';
 
 export interface Counts {
   ok: number;
@@ -64,7 +64,7 @@ export interface EntryEvent {
   readonly outcome: Outcome;
   /** Set when the entry has an expect that the outcome does not match. */
   readonly divergence: Divergence | null;
-  /** The World after this entry. */
+  /** The World after this entry (with `inPlace`, valid only until the next entry). */
   readonly world: World;
 }
 
@@ -89,6 +89,13 @@ export interface ReplayOptions {
   readonly start?: (w: World, h: TraceHeader) => World;
   /** The model's step function (tests inject a failing one); default core's step. */
   readonly step?: (w: World, i: Input) => { world: World; outcome: Outcome };
+  /**
+   * Step the World in place (core's inPlaceStep): faster, but a World handed to
+   * `onEntry` is written by the next entry, so observers must read it at once and not
+   * keep it. Ignored with `invariants` (they compare the World before and after) or
+   * `step`.
+   */
+  readonly inPlace?: boolean;
 }
 
 function message(e: unknown): string {
@@ -192,7 +199,7 @@ export function replaySource(file: string, source: EntrySource, opts: ReplayOpti
   const doMatch = opts.match !== false;
   const onEntry = opts.onEntry;
   const onProgress = opts.onProgress;
-  const stepFn = opts.step ?? step;
+  const stepFn = opts.step ?? (opts.inPlace && !opts.invariants ? inPlaceStep() : step);
   const every = opts.progressEvery ?? 1024;
   const report: FileReport = {
     file, header: null, entries: 0, counts: { ok: 0, errno: 0, fault: 0, pending: 0 }, divergences: [], error: null, stateHash: null, world: null, violations: [],

@@ -94,7 +94,9 @@ function run(args: Parsed, io: Io): number {
         stateLines(ev);
       };
     const source = io.entrySource?.(path) ?? new LinesSource(linesOf(io, path));
+    // In place: the observers above read each World at once and keep none of it.
     const report = replaySource(file, source, {
+      inPlace: true,
       ...(onEntry ? { onEntry } : {}),
       ...(!json && !quiet
         ? {

@@ -7,6 +7,11 @@ import { SHALLOW_OPS, TABLE } from './table.js';
 import { COPIERS } from './workingCopy.js';
 
 export const step = makeStep(TABLE, SHALLOW_OPS, COPIERS);
+/**
+ * A step function for one caller that never reads a World again after stepping it
+ * (it may return the World it was given, written in place; see makeStep): replay.
+ */
+export const inPlaceStep = () => makeStep(TABLE, SHALLOW_OPS, COPIERS, true);
 export type { StepResult } from './step.js';
 export { initialWorld } from './init.js';
 export { setFreeze, freezing } from './freeze.js';

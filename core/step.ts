@@ -8,8 +8,8 @@
  */
 import { produce, type Draft } from 'immer';
 import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
-import { shallowWorld, type World } from './world.js';
-import type { Copier } from './workingCopy.js';
+import { shallowWorld, type Mutable, type World } from './world.js';
+import { InPlace, type Copier } from './workingCopy.js';
 
 export interface StepEnv {
   /** Keep the draft's changes even though the outcome is an errno. */
@@ -30,12 +30,21 @@ export interface StepResult {
  * operation of a replay free of proxy and freeze costs. Ops with a `copier` run on
  * the working copy it makes (core/workingCopy.ts) when it can bound their writes, and
  * as immer recipes otherwise.
+ *
+ * With `inPlace`, the step function is for one caller that never looks at a World
+ * again once it has stepped it (the replay loop): it may return the World it was
+ * given, written in place. MAP and UNMAP then keep writing one working copy, and a
+ * shallow op copies its result back into that copy, so that a run of them allocates no
+ * World at all. A failed step still leaves the World as it was (the working copy's undo
+ * record). Tests, fuzzing and anything that keeps older Worlds use the default.
  */
 export function makeStep(
   table: HandlerTable,
   shallow: ReadonlySet<OpName> = new Set(),
   copiers: Partial<Record<OpName, Copier>> = {},
+  inPlace = false,
 ) {
+  const own = inPlace ? new InPlace() : undefined;
   return function step(w: World, input: Input): StepResult {
     const handler = table[input.op] as Handler<OpName>;
     let outcome: Outcome | undefined;
@@ -44,12 +53,20 @@ export function makeStep(
     if (shallow.has(input.op)) {
       const next = shallowWorld(w);
       outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
-      return { world: outcome.kind === 'errno' && !keep ? w : next, outcome };
+      if (outcome.kind === 'errno' && !keep) return { world: w, outcome };
+      if (own !== undefined && own.world === w) {
+        Object.assign(w as Mutable<World>, next);
+        return { world: w, outcome };
+      }
+      return { world: next, outcome };
     }
-    const copy = copiers[input.op]?.(w, input);
+    const copy = copiers[input.op]?.(w, input, own);
     if (copy) {
       outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
-      if (outcome.kind === 'errno' && !keep) return { world: w, outcome };
+      if (outcome.kind === 'errno' && !keep) {
+        copy.rollback();
+        return { world: w, outcome };
+      }
       copy.seal();
       return { world: copy.world, outcome };
     }

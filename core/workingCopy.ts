@@ -17,9 +17,16 @@
  * else (a missing process, an unknown fd or object, an IOAS with accesses attached
  * whose unmap notifications write ACCESS objects, unmap-all, malformed ranges) returns
  * null and runs as an immer recipe instead.
+ *
+ * In place (an `InPlace` record, for a caller that never looks at an older World: the
+ * replay loop): the copy also takes every process and user record, and the next MAP or
+ * UNMAP on the same IOAS of the same World writes that copy again instead of making a
+ * new one. Because a failed step must still leave the World as it was, a reused copy
+ * first saves the fields the list above allows a handler to write (an undo record) and
+ * restores them when the step fails.
  */
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
-import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Obj, type Proc, type UserAcct, type World } from './world.js';
+import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Mutable, type Obj, type Proc, type UserAcct, type World } from './world.js';
 import { disownPages, ownPages, type PagesTable } from './pages.js';
 import { freezing } from './freeze.js';
 
@@ -28,9 +35,23 @@ export interface WorkingCopy {
   readonly world: World;
   /** Freezes the fresh copies (call once the handler is done with them). */
   seal(): void;
+  /** The handler failed: puts back whatever it wrote where an older World can see it. */
+  rollback(): void;
 }
 
-export type Copier = (w: World, input: Input) => WorkingCopy | null;
+export type Copier = (w: World, input: Input, inPlace?: InPlace) => WorkingCopy | null;
+
+/**
+ * The copy an in-place stepper may write again: its World, and the ctx and IOAS whose
+ * path it copied (with every process and user record). Valid while the stepper's World
+ * is still that object (core/step.ts keeps it so across DMAs; an immer step makes a
+ * new World, and the next MAP or UNMAP copies afresh).
+ */
+export class InPlace {
+  world: World | null = null;
+  ctx = -1;
+  ioas = -1;
+}
 
 /** The ctx and IOAS an ioctl on (pid, fd, ioas) would act on, when all of them exist. */
 function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; io: IoasObj } | null {
@@ -80,6 +101,10 @@ class Copy implements WorkingCopy {
     private readonly uids: readonly number[],
   ) {}
 
+  rollback(): void {
+    // Nothing to undo: the older World never saw these copies.
+  }
+
   seal(): void {
     disownPages(this.pages);
     if (!freezing()) return;
@@ -91,17 +116,93 @@ class Copy implements WorkingCopy {
   }
 }
 
+/** The fields of the own copy a MAP or UNMAP may write, saved so a failure can restore them. */
+class Reused implements WorkingCopy {
+  private readonly mem: unknown;
+  private readonly hw: unknown;
+  private readonly pages: PagesTable;
+  private readonly nextPages: number;
+  private readonly areas: unknown;
+  /** [record, lockedPages, pinnedPages] per process. */
+  private readonly procs: (Proc | number)[] = [];
+  /** [uid, record, lockedPages] per user record present before the step. */
+  private readonly users: (number | UserAcct)[] = [];
+  private readonly ctx: Mutable<Ctx>;
+  private readonly data: { areas: unknown };
+
+  constructor(readonly world: World, ctxId: number, ioasId: number) {
+    const w = world as Mutable<World>;
+    this.ctx = w.ctxs[ctxId] as Mutable<Ctx>;
+    this.data = (this.ctx.objects[ioasId] as IoasObj).data as unknown as { areas: unknown };
+    this.mem = w.mem;
+    this.hw = w.hw;
+    this.pages = this.ctx.pages;
+    this.nextPages = this.ctx.nextPages;
+    this.areas = this.data.areas;
+    for (const pid in w.procs) {
+      const p = w.procs[pid]!;
+      this.procs.push(p, p.lockedPages, p.pinnedPages);
+    }
+    for (const uid in w.users) this.users.push(Number(uid), w.users[uid]!, w.users[uid]!.lockedPages);
+    this.ctx.pages = ownPages(this.pages);
+  }
+
+  seal(): void {
+    disownPages(this.ctx.pages);
+  }
+
+  rollback(): void {
+    const w = this.world as Mutable<World>;
+    disownPages(this.ctx.pages);
+    w.mem = this.mem as World['mem'];
+    w.hw = this.hw as World['hw'];
+    this.ctx.pages = this.pages;
+    this.ctx.nextPages = this.nextPages;
+    this.data.areas = this.areas;
+    for (let i = 0; i < this.procs.length; i += 3) {
+      const p = this.procs[i] as Mutable<Proc>;
+      p.lockedPages = this.procs[i + 1] as number;
+      p.pinnedPages = this.procs[i + 2] as number;
+    }
+    const users = w.users as Record<number, Mutable<UserAcct>>;
+    const had = new Set<number>();
+    for (let i = 0; i < this.users.length; i += 3) {
+      const uid = this.users[i] as number;
+      had.add(uid);
+      users[uid] = this.users[i + 1] as Mutable<UserAcct>;
+      users[uid]!.lockedPages = this.users[i + 2] as number;
+    }
+    // charge() adds the record of a user seen for the first time.
+    for (const uid in users) if (!had.has(Number(uid))) delete users[uid];
+  }
+}
+
+/**
+ * The working copy for an op on (ctx, io): the in-place stepper's own copy again when it
+ * is still the World's, else fresh copies of the path (with every process and user
+ * record when in place, so that the next op can reuse them whoever it charges).
+ */
+function copyFor(w: World, ctx: Ctx, io: IoasObj, pids: () => number[], uids: () => number[], inPlace: InPlace | undefined): WorkingCopy {
+  if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids(), uids());
+  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id);
+  const copy = copyPaths(w, ctx, io, Object.keys(w.procs).map(Number), Object.keys(w.users).map(Number));
+  inPlace.world = copy.world;
+  inPlace.ctx = ctx.id;
+  inPlace.ioas = io.id;
+  return copy;
+}
+
 /** MAP: a new pages object of the caller (its proc and uid are charged when domains pin it). */
-function mapCopy(w: World, input: InputOf<'IOMMU_IOAS_MAP'>): WorkingCopy | null {
+function mapCopy(w: World, input: InputOf<'IOMMU_IOAS_MAP'>, inPlace?: InPlace): WorkingCopy | null {
   const proc = w.procs[input.pid];
   if (!proc) return null;
   const t = target(w, input.pid, input.f.fd, input.f.ioas_id);
   if (!t) return null;
-  return copyPaths(w, t.ctx, t.io, [input.pid], [proc.uid]);
+  return copyFor(w, t.ctx, t.io, () => [input.pid], () => [proc.uid], inPlace);
 }
 
 /** UNMAP of a range of an IOAS without accesses: the removed areas' pages sources are uncharged. */
-function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | null {
+function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>, inPlace?: InPlace): WorkingCopy | null {
   const f = input.f;
   if (!w.procs[input.pid]) return null;
   if (f.iova === 0n && f.length === U64_MAX) return null;
@@ -111,7 +212,8 @@ function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>): WorkingCopy | 
   // The removed areas' pages may come from any process (COPY shares pages across
   // IOASes): every process and user record is copied (a few), rather than planning the
   // UNMAP here a second time to find which.
-  return copyPaths(w, t.ctx, t.io, Object.keys(w.procs).map(Number), Object.keys(w.users).map(Number));
+  const all = (r: object) => () => Object.keys(r).map(Number);
+  return copyFor(w, t.ctx, t.io, all(w.procs), all(w.users), inPlace);
 }
 
 /** Ops that can run on a working copy instead of an immer draft (see makeStep). */

@@ -1,0 +1,140 @@
+/*
+ * inPlace.test.ts: the in-place step (core's inPlaceStep, what `replay` uses) against
+ * the persistent step. Both step their own World through the same trace: every outcome
+ * must be the same, and so must the state hash after every failed step (a failure on
+ * a reused working copy must put back everything the handler wrote) and at the end.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { inPlaceStep, setFreeze, stateHash, step, type World } from '../core/index.js';
+import { replayLines } from '../cli/replay.js';
+import { COPIERS, InPlace } from '../core/workingCopy.js';
+import type { Input } from '../events/index.js';
+import { T, fixtureFiles, genLines, readLines, runTrace } from './kit.js';
+
+interface Tally {
+  /** Steps that returned the World they were given, written in place. */
+  inPlace: number;
+  /** Failed MAP/UNMAP steps that came right after an in-place step (so on a reused copy). */
+  failedReused: number;
+}
+
+function compare(name: string, lines: readonly string[], tally: Tally): void {
+  const ip = inPlaceStep();
+  let persistent: World | null = null;
+  let lastInPlace = false;
+  let n = 0;
+  const r = replayLines(name, lines, {
+    step: (w, input) => {
+      persistent ??= w;
+      const p = step(persistent, input);
+      persistent = p.world;
+      const a = ip(w, input);
+      const where = `${name} entry ${++n} ${input.op}`;
+      assert.equal(a.outcome, p.outcome, where);
+      if (a.outcome.kind === 'errno' || n % 64 === 0) assert.is(stateHash(a.world), stateHash(p.world), where);
+      if (a.outcome.kind === 'errno' && lastInPlace && (input.op === 'IOMMU_IOAS_MAP' || input.op === 'IOMMU_IOAS_UNMAP')) tally.failedReused++;
+      lastInPlace = a.world === w && a.outcome.kind !== 'errno';
+      if (lastInPlace) tally.inPlace++;
+      return a;
+    },
+  });
+  assert.is(r.error, null, name);
+  assert.is(r.stateHash, stateHash(persistent!), `${name}: final state`);
+}
+
+/** The in-place path is off while Worlds are frozen (tests freeze by default). */
+function unfrozen(run: () => void): void {
+  setFreeze(false);
+  try {
+    run();
+  } finally {
+    setFreeze(true);
+  }
+}
+
+test('in place: same outcomes and states as the persistent step, every good fixture', () => {
+  const tally = { inPlace: 0, failedReused: 0 };
+  unfrozen(() => {
+    for (const p of fixtureFiles().good) compare(p, readLines(p), tally);
+  });
+  assert.ok(tally.inPlace > 100, `${tally.inPlace} steps wrote in place`);
+  assert.ok(tally.failedReused > 5, `${tally.failedReused} failed MAP/UNMAP on a reused copy`);
+});
+
+test('in place: same outcomes and states as the persistent step, generated traces', () => {
+  const tally = { inPlace: 0, failedReused: 0 };
+  unfrozen(() => {
+    for (const seed of [1, 2, 3]) for (const wl of ['basic', 'vm-churn']) compare(`${wl}/${seed}`, genLines(wl, 1500, seed), tally);
+  });
+  assert.ok(tally.inPlace > 2000, `${tally.inPlace} steps wrote in place`);
+});
+
+test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no area, pin or charge behind', () => {
+  const MiB = 1024 * 1024;
+  const map = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va: '$buf', length, iova });
+  const entries = [
+    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+    T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
+    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
+    { ...map('0x100000', 256 * 1024), expect: { ok: true } },
+    { ...map('0x200000', 256 * 1024), expect: { ok: true } },
+    // Inserts the area, pins, then the charge is refused: all of it must be undone.
+    { ...map('0x300000', 1 * MiB), expect: { errno: 'ENOMEM' } },
+    { op: 'dma', dev: 'd0', iova: '0x300000', length: 8, dir: 'read', expect: { fault: 'not_present' } },
+    { ...map('0x300000', 256 * 1024), expect: { ok: true } },
+  ];
+  const lines = [JSON.stringify({ trace: 'iommufd', version: 1, platform: 'x86-vtd' }), ...entries.map((e) => JSON.stringify(e))];
+  const tally = { inPlace: 0, failedReused: 0 };
+  unfrozen(() => {
+    compare('rlimit', lines, tally);
+    const r = replayLines('rlimit', lines, { inPlace: true });
+    assert.is(r.divergences.length, 0);
+    assert.is(r.world!.users[1000]!.lockedPages, 192);
+  });
+  assert.is(tally.failedReused, 1);
+});
+
+test('in place: rollback of a reused copy puts back every field the MAP/UNMAP path may write', () => {
+  unfrozen(() => {
+    const MiB = 1024 * 1024;
+    const r = runTrace('x86-vtd', [
+      T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+      T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
+      { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+      { op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE'], user_va: '$buf', length: 8192, iova: '0x100000', expect: { ok: true } },
+    ]);
+    const input = {
+      op: 'IOMMU_IOAS_MAP', pid: 1,
+      f: { fd: Number(r.vars.get('$ifd')), ioas_id: Number(r.vars.get('$A')), flags: 5, user_va: r.vars.get('$buf'), length: 4096n, iova: 0x200000n, __reserved: 0 },
+    } as unknown as Input;
+    const own = new InPlace();
+    const first = COPIERS.IOMMU_IOAS_MAP!(r.world, input, own)!;
+    first.seal();
+    const w = first.world;
+    const before = stateHash(w);
+    const copy = COPIERS.IOMMU_IOAS_MAP!(w, input, own)!;
+    assert.is(copy.world, w, 'the second op reuses the copy');
+    // Everything the working-copy contract lets a MAP or UNMAP handler write.
+    const m = w as unknown as {
+      mem: unknown; hw: unknown; users: Record<number, { lockedPages: number }>; procs: Record<number, { lockedPages: number; pinnedPages: number }>;
+      ctxs: Record<number, { nextPages: number; pages: unknown; objects: Record<number, { data: { areas: unknown } }> }>;
+    };
+    const ctx = Object.values(m.ctxs)[0]!;
+    m.mem = null;
+    m.hw = null;
+    ctx.nextPages += 7;
+    ctx.pages = null;
+    ctx.objects[Number(r.vars.get('$A'))]!.data.areas = null;
+    m.procs[1]!.lockedPages += 3;
+    m.procs[1]!.pinnedPages += 3;
+    m.users[1000]!.lockedPages += 3;
+    m.users[4242] = { lockedPages: 1 };
+    copy.rollback();
+    assert.is(stateHash(w), before);
+    assert.not.ok(4242 in m.users);
+  });
+});
+
+test.run();
