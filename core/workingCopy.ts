@@ -177,15 +177,18 @@ class Reused implements WorkingCopy {
   }
 }
 
+const ids = (r: object): number[] => Object.keys(r).map(Number);
+
 /**
  * The working copy for an op on (ctx, io): the in-place stepper's own copy again when it
- * is still the World's, else fresh copies of the path (with every process and user
- * record when in place, so that the next op can reuse them whoever it charges).
+ * is still the World's, else fresh copies of the path with the records of `pids` and
+ * `uids` (every process and user record when they are not given, or in place, so that
+ * the next op can reuse the copy whoever it charges).
  */
-function copyFor(w: World, ctx: Ctx, io: IoasObj, pids: () => number[], uids: () => number[], inPlace: InPlace | undefined): WorkingCopy {
-  if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids(), uids());
+function copyFor(w: World, ctx: Ctx, io: IoasObj, inPlace: InPlace | undefined, pids?: number[], uids?: number[]): WorkingCopy {
+  if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids ?? ids(w.procs), uids ?? ids(w.users));
   if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id);
-  const copy = copyPaths(w, ctx, io, Object.keys(w.procs).map(Number), Object.keys(w.users).map(Number));
+  const copy = copyPaths(w, ctx, io, ids(w.procs), ids(w.users));
   inPlace.world = copy.world;
   inPlace.ctx = ctx.id;
   inPlace.ioas = io.id;
@@ -198,7 +201,7 @@ function mapCopy(w: World, input: InputOf<'IOMMU_IOAS_MAP'>, inPlace?: InPlace):
   if (!proc) return null;
   const t = target(w, input.pid, input.f.fd, input.f.ioas_id);
   if (!t) return null;
-  return copyFor(w, t.ctx, t.io, () => [input.pid], () => [proc.uid], inPlace);
+  return copyFor(w, t.ctx, t.io, inPlace, [input.pid], [proc.uid]);
 }
 
 /** UNMAP of a range of an IOAS without accesses: the removed areas' pages sources are uncharged. */
@@ -212,8 +215,7 @@ function unmapCopy(w: World, input: InputOf<'IOMMU_IOAS_UNMAP'>, inPlace?: InPla
   // The removed areas' pages may come from any process (COPY shares pages across
   // IOASes): every process and user record is copied (a few), rather than planning the
   // UNMAP here a second time to find which.
-  const all = (r: object) => () => Object.keys(r).map(Number);
-  return copyFor(w, t.ctx, t.io, all(w.procs), all(w.users), inPlace);
+  return copyFor(w, t.ctx, t.io, inPlace);
 }
 
 /** Ops that can run on a working copy instead of an immer draft (see makeStep). */

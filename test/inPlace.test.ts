@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { inPlaceStep, setFreeze, stateHash, step, type World } from '../core/index.js';
+import { freezing, inPlaceStep, setFreeze, stateHash, step, type World } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
 import { COPIERS, InPlace } from '../core/workingCopy.js';
 import type { Input } from '../events/index.js';
@@ -45,11 +45,12 @@ function compare(name: string, lines: readonly string[], tally: Tally): void {
 
 /** The in-place path is off while Worlds are frozen (tests freeze by default). */
 function unfrozen(run: () => void): void {
+  const was = freezing();
   setFreeze(false);
   try {
     run();
   } finally {
-    setFreeze(true);
+    setFreeze(was);
   }
 }
 
