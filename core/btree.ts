@@ -20,6 +20,8 @@
  * comparison): no comparator (number keys, natural order) and cmpBig (bigint keys).
  */
 
+import { arrayInserted, arrayRemoved, sortedBound } from '../hw/index.js';
+
 export type Comparator<K> = (a: K, b: K) => number;
 
 export const cmpBig = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -79,21 +81,15 @@ function truncate<K>(n: Node<K>, len: number): void {
 }
 
 /**
- * First index of `a` (sorted) whose key is > k (strict) or >= k. The three loops are
- * the same search: each `<` site sees one key type only, so V8 keeps it monomorphic.
+ * First index of `a` (sorted) whose key is > k (strict) or >= k. Numbers use hw's
+ * sorted-array search; bigints and comparators have their own loops so that each `<`
+ * site sees one key type only and V8 keeps it monomorphic.
  */
 function bound<K>(a: readonly K[], k: K, strict: boolean, mode: number, cmp: Comparator<K>): number {
   let lo = 0;
   let hi = a.length;
-  if (mode === NUM) {
-    const n = a as unknown as readonly number[];
-    const x = k as unknown as number;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (strict ? n[mid]! <= x : n[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-  } else if (mode === BIG) {
+  if (mode === NUM) return sortedBound(a as unknown as readonly number[], k as unknown as number, strict);
+  if (mode === BIG) {
     const n = a as unknown as readonly bigint[];
     const x = k as unknown as bigint;
     while (lo < hi) {
@@ -110,25 +106,6 @@ function bound<K>(a: readonly K[], k: K, strict: boolean, mode: number, cmp: Com
     }
   }
   return lo;
-}
-
-/** `a` with `x` inserted at i, as a new array of exactly the new length. */
-function copyIns<T>(a: readonly T[], i: number, x: T): T[] {
-  const n = a.length;
-  const out = new Array<T>(n + 1);
-  for (let j = 0; j < i; j++) out[j] = a[j]!;
-  out[i] = x;
-  for (let j = i; j < n; j++) out[j + 1] = a[j]!;
-  return out;
-}
-
-/** `a` without its element at i, as a new array. */
-function copyDel<T>(a: readonly T[], i: number): T[] {
-  const n = a.length - 1;
-  const out = new Array<T>(n);
-  for (let j = 0; j < i; j++) out[j] = a[j]!;
-  for (let j = i; j < n; j++) out[j] = a[j + 1]!;
-  return out;
 }
 
 /** Inserts in place without splice (which allocates the array of removed elements). */
@@ -354,7 +331,7 @@ export class BTree<K, V> {
       this.changed = true;
       this.count++;
       // A shared leaf is copied with the new entry in one pass.
-      if (n.owner !== this.owner) n = new Node(this.owner, copyIns(n.keys, u, key), copyIns(n.data, u, value), true);
+      if (n.owner !== this.owner) n = new Node(this.owner, arrayInserted(n.keys, u, key), arrayInserted(n.data, u, value), true);
       else {
         insAt(wkeys(n), u, key);
         insAt(n.data, u, value);
@@ -388,7 +365,7 @@ export class BTree<K, V> {
     if (h === 0) {
       if (!this.eq(n.keys[i]!, key)) return n;
       this.changed = true;
-      if (n.owner !== this.owner) return new Node(this.owner, copyDel(n.keys, i), copyDel(n.data, i), true);
+      if (n.owner !== this.owner) return new Node(this.owner, arrayRemoved(n.keys, i), arrayRemoved(n.data, i), true);
       delAt(wkeys(n), i);
       delAt(n.data, i);
       return n;

@@ -14,6 +14,8 @@ export { depthsForSizes } from './format.js';
 
 export { DEFAULT_IOTLB_CAPACITY, Iotlb, TlbEntry } from './iotlb.js';
 export { PMap } from './pmap.js';
+// Sorted-array helpers, also used by core's B+tree (one copy of each loop).
+export { bound as sortedBound, inserted as arrayInserted, removed as arrayRemoved } from './sorted.js';
 
 export {
   HwState,

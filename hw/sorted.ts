@@ -18,7 +18,7 @@ class Chunk<V> {
 }
 
 /** Index of the first element of `a` (sorted) that is > k (upper) or >= k (lower). */
-function bound(a: readonly number[], k: number, upper: boolean): number {
+export function bound(a: readonly number[], k: number, upper: boolean): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -30,7 +30,7 @@ function bound(a: readonly number[], k: number, upper: boolean): number {
 }
 
 /** A copy of `a` with x inserted at pos (one allocation, no splice). */
-function inserted<T>(a: readonly T[], pos: number, x: T): T[] {
+export function inserted<T>(a: readonly T[], pos: number, x: T): T[] {
   const n = a.length;
   const out = new Array<T>(n + 1);
   for (let i = 0; i < pos; i++) out[i] = a[i]!;
@@ -40,7 +40,7 @@ function inserted<T>(a: readonly T[], pos: number, x: T): T[] {
 }
 
 /** A copy of `a` without the element at pos. */
-function removed<T>(a: readonly T[], pos: number): T[] {
+export function removed<T>(a: readonly T[], pos: number): T[] {
   const n = a.length - 1;
   const out = new Array<T>(n);
   for (let i = 0; i < pos; i++) out[i] = a[i]!;
