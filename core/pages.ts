@@ -15,6 +15,7 @@ import { BTree } from './btree.js';
 import type { World } from './world.js';
 import { memOf, touch } from './mem.js';
 import { plat } from './peek.js';
+import { ABSENT, undoLog } from './undo.js';
 
 export interface PinUser {
   readonly key: string;
@@ -92,12 +93,14 @@ function union(users: readonly PinUser[]): [number, number][] {
 }
 
 /**
- * Pages tables a working copy owns for the length of one step (core/workingCopy.ts):
- * a clone nobody else can reach yet, so writes go in place (the B+tree copies each
- * shared node once, at its first write) instead of one path copy per write. The
- * working copy disowns its table when it seals the step's World. One step owns at most
- * one table, so ownership is one slot (a WeakSet's add and delete cost more per step);
- * a table left owned by a step that failed is unreachable from every World.
+ * The pages table a working copy may write in place (core/workingCopy.ts): a clone
+ * nobody else could reach when it was made, so writes go in place (the B+tree copies
+ * each shared node once, at its first write) instead of one path copy per write. A
+ * persistent step owns its clone for one step; the in-place stepper keeps its clone
+ * across steps, and every in-place write then goes through the undo log (core/undo.ts)
+ * so that a failed step can put it back. At most one table is owned at a time, so
+ * ownership is one slot (a WeakSet's add and delete cost more per step); a table left
+ * owned by a step that failed is unreachable from every World.
  */
 let owned: PagesTable | null = null;
 
@@ -107,14 +110,20 @@ export function ownPages(t: PagesTable): PagesTable {
   return owned;
 }
 
-export function disownPages(t: PagesTable): void {
-  if (owned === t) owned = null;
+export function ownsPages(t: PagesTable): boolean {
+  return owned === t;
 }
 
-function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number): void {
+export function disownPages(t: PagesTable | null): void {
+  if (t === null || owned === t) owned = null;
+}
+
+/** Replaces pages object `id` (null: removes it); `prev` is its current value (undefined: new). */
+function setPages(d: Draft<World>, ctxId: number, p: Pages | null, id: number, prev: Pages | undefined): void {
   const ctx = d.ctxs[ctxId]!;
   const t = ctx.pages as PagesTable;
   if (owned === t) {
+    undoLog()?.record(t, id, prev ?? ABSENT);
     if (p) t.set(id, p, true);
     else t.delete(id);
     return;
@@ -134,19 +143,33 @@ function charge(d: Draft<World>, p: Pages, n: number): PinRefusal | null {
   // process is gone, its mm-side counters go with it (the user's stay).
   const live = d.procs[p.pid];
   const proc = live && live.serial === p.serial ? live : undefined;
-  const limit = Number((proc?.memlock ?? p.memlock) / pageSize(d));
+  const undo = undoLog();
   if (p.account === 'user') {
-    const acct = d.users[p.uid] ?? (d.users[p.uid] = { lockedPages: 0 });
-    if (n > 0 && acct.lockedPages + n > limit)
-      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take uid ${p.uid} to ${acct.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limit} pages)` };
+    let acct = d.users[p.uid];
+    if (!acct) {
+      undo?.record(d.users, p.uid, ABSENT);
+      acct = d.users[p.uid] = { lockedPages: 0 };
+    }
+    if (n > 0 && acct.lockedPages + n > limitPages(d, proc, p))
+      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take uid ${p.uid} to ${acct.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limitPages(d, proc, p)} pages)` };
+    undo?.record(acct, 'lockedPages', acct.lockedPages);
     acct.lockedPages += n;
   } else if (p.account === 'mm' && proc) {
-    if (n > 0 && proc.lockedPages + n > limit)
-      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take pid ${p.pid} to ${proc.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limit} pages)` };
+    if (n > 0 && proc.lockedPages + n > limitPages(d, proc, p))
+      return { errno: 'ENOMEM', reason: `pinning ${n} more pages would take pid ${p.pid} to ${proc.lockedPages + n} locked pages, over RLIMIT_MEMLOCK (${limitPages(d, proc, p)} pages)` };
+    undo?.record(proc, 'lockedPages', proc.lockedPages);
     proc.lockedPages += n;
   }
-  if (proc) proc.pinnedPages += n;
+  if (proc) {
+    undo?.record(proc, 'pinnedPages', proc.pinnedPages);
+    proc.pinnedPages += n;
+  }
   return null;
+}
+
+/** RLIMIT_MEMLOCK in pages: the live source task's, else the one saved at creation. */
+function limitPages(d: Draft<World>, proc: Draft<World>['procs'][number] | undefined, p: Pages): number {
+  return Number((proc?.memlock ?? p.memlock) / pageSize(d));
 }
 
 /**
@@ -175,7 +198,7 @@ export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: Pin
   const refused = charge(d, p, fresh);
   if (refused) return refused;
   const pinned = p.pinned.length === 0 ? added : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
-  setPages(d, ctxId, { ...p, users: [...p.users, user], pinned }, id);
+  setPages(d, ctxId, { ...p, users: [...p.users, user], pinned }, id, p);
   return null;
 }
 
@@ -231,7 +254,7 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
   d.mem = mem;
   const refused = charge(d, p, -freed);
   if (refused) throw new Error('uncharge cannot fail');
-  setPages(d, ctxId, { ...p, users, pinned: keep }, id);
+  setPages(d, ctxId, { ...p, users, pinned: keep }, id, p);
 }
 
 /**
@@ -261,7 +284,7 @@ export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa:
   const proc = d.procs[pid]!;
   const id = ctx.nextPages++;
   const account = proc.caps.includes('IPC_LOCK') ? 'none' : ctx.accountMode;
-  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas, users: [], pinned: [] }, id);
+  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas, users: [], pinned: [] }, id, undefined);
   return { id, pageOffset };
 }
 
@@ -271,6 +294,6 @@ export function refPages(d: Draft<World>, ctxId: number, id: number, delta: numb
   if (areas < 0) throw new Error('pages refcount underflow');
   if (areas === 0) {
     if (p.users.length || p.pinned.length) throw new Error(`pages ${id} released with pins`);
-    setPages(d, ctxId, null, id);
-  } else setPages(d, ctxId, { ...p, areas }, id);
+    setPages(d, ctxId, null, id, p);
+  } else setPages(d, ctxId, { ...p, areas }, id, p);
 }

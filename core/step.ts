@@ -36,7 +36,7 @@ export interface StepResult {
  * given, written in place. MAP and UNMAP then keep writing one working copy, and a
  * shallow op copies its result back into that copy, so that a run of them allocates no
  * World at all. A failed step still leaves the World as it was (the working copy's undo
- * record). Tests, fuzzing and anything that keeps older Worlds use the default.
+ * record and undo log). Tests, fuzzing and anything that keeps older Worlds use the default.
  */
 export function makeStep(
   table: HandlerTable,
@@ -70,6 +70,9 @@ export function makeStep(
       copy.seal();
       return { world: copy.world, outcome };
     }
+    // The own copy's pages table is written in place across steps; an immer step must
+    // not write it (it could fail and hand back this World).
+    own?.release();
     const next = produce(w, (d) => {
       outcome = handler(d, input as InputOf<OpName>, env);
     });

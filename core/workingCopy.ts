@@ -21,13 +21,16 @@
  * In place (an `InPlace` record, for a caller that never looks at an older World: the
  * replay loop): the copy also takes every process and user record, and the next MAP or
  * UNMAP on the same IOAS of the same World writes that copy again instead of making a
- * new one. Because a failed step must still leave the World as it was, a reused copy
- * first saves the fields the list above allows a handler to write (an undo record) and
- * restores them when the step fails.
+ * new one; its pages table stays owned, so writes to it go in place from step to step.
+ * Because a failed step must still leave the World as it was, a reused copy saves the
+ * fields the list above lets a handler replace whole, and the handler's writes below
+ * them (page counters, user records, pages entries) go through the undo log
+ * (core/undo.ts); a failure restores both.
  */
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
 import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Mutable, type Obj, type Proc, type UserAcct, type World } from './world.js';
-import { disownPages, ownPages, type PagesTable } from './pages.js';
+import { disownPages, ownPages, ownsPages, type PagesTable } from './pages.js';
+import { UndoLog, setUndoLog } from './undo.js';
 import { freezing } from './freeze.js';
 
 export interface WorkingCopy {
@@ -51,6 +54,13 @@ export class InPlace {
   world: World | null = null;
   ctx = -1;
   ioas = -1;
+  readonly undo = new UndoLog();
+
+  /** The own copy is no longer the World being stepped (an immer step made a new one). */
+  release(): void {
+    if (this.world !== null) disownPages(null);
+    this.world = null;
+  }
 }
 
 /** The ctx and IOAS an ioctl on (pid, fd, ioas) would act on, when all of them exist. */
@@ -65,7 +75,7 @@ function target(w: World, pid: number, fd: number, ioasId: number): { ctx: Ctx; 
   return { ctx, io };
 }
 
-function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: readonly number[], uids: readonly number[]): WorkingCopy {
+function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: readonly number[], uids: readonly number[], keepOwned: boolean): WorkingCopy {
   // Records copied field by field (one hidden class each), plain stores after each
   // spread, and sealing in a class rather than a closure over these locals: together
   // ~10x cheaper in V8 than spreads of Worlds made by immer (measured).
@@ -85,7 +95,7 @@ function copyPaths(w: World, ctx: Ctx, io: IoasObj, pids: readonly number[], uid
   world.ctxs = ctxs;
   world.procs = procs;
   world.users = users;
-  return new Copy(world, [ioCopy.data, ioCopy, objects, ctxCopy, ctxs], ctxCopy.pages, procs, users, pids, uids);
+  return new Copy(world, [ioCopy.data, ioCopy, objects, ctxCopy, ctxs], keepOwned ? null : ctxCopy.pages, procs, users, pids, uids);
 }
 
 class Copy implements WorkingCopy {
@@ -93,8 +103,8 @@ class Copy implements WorkingCopy {
     readonly world: World,
     /** The fresh objects on the IOAS path, innermost first. */
     private readonly path: readonly object[],
-    /** The ctx's pages table, written in place during the step (core/pages.ts ownPages). */
-    private readonly pages: PagesTable,
+    /** The ctx's pages table, owned for this step (core/pages.ts ownPages); null: the in-place stepper keeps owning it. */
+    private readonly pages: PagesTable | null,
     private readonly procs: Record<number, Proc>,
     private readonly users: Record<number, UserAcct>,
     private readonly pids: readonly number[],
@@ -106,7 +116,7 @@ class Copy implements WorkingCopy {
   }
 
   seal(): void {
-    disownPages(this.pages);
+    if (this.pages) disownPages(this.pages);
     if (!freezing()) return;
     for (const o of this.path) Object.freeze(o);
     for (const pid of this.pids) if (this.procs[pid]) Object.freeze(this.procs[pid]);
@@ -116,21 +126,21 @@ class Copy implements WorkingCopy {
   }
 }
 
-/** The fields of the own copy a MAP or UNMAP may write, saved so a failure can restore them. */
+/**
+ * The own copy written again: the fields a MAP or UNMAP replaces whole are saved here,
+ * and the writes below them (page counters, user records, pages entries) go to the undo
+ * log (core/undo.ts), so a failure can put everything back.
+ */
 class Reused implements WorkingCopy {
-  private readonly mem: unknown;
-  private readonly hw: unknown;
+  private readonly mem: World['mem'];
+  private readonly hw: World['hw'];
   private readonly pages: PagesTable;
   private readonly nextPages: number;
   private readonly areas: unknown;
-  /** [record, lockedPages, pinnedPages] per process. */
-  private readonly procs: (Proc | number)[] = [];
-  /** [uid, record, lockedPages] per user record present before the step. */
-  private readonly users: (number | UserAcct)[] = [];
   private readonly ctx: Mutable<Ctx>;
   private readonly data: { areas: unknown };
 
-  constructor(readonly world: World, ctxId: number, ioasId: number) {
+  constructor(readonly world: World, ctxId: number, ioasId: number, private readonly undo: UndoLog) {
     const w = world as Mutable<World>;
     this.ctx = w.ctxs[ctxId] as Mutable<Ctx>;
     this.data = (this.ctx.objects[ioasId] as IoasObj).data as unknown as { areas: unknown };
@@ -139,41 +149,26 @@ class Reused implements WorkingCopy {
     this.pages = this.ctx.pages;
     this.nextPages = this.ctx.nextPages;
     this.areas = this.data.areas;
-    for (const pid in w.procs) {
-      const p = w.procs[pid]!;
-      this.procs.push(p, p.lockedPages, p.pinnedPages);
-    }
-    for (const uid in w.users) this.users.push(Number(uid), w.users[uid]!, w.users[uid]!.lockedPages);
-    this.ctx.pages = ownPages(this.pages);
+    // The table stays owned from step to step; a persistent step in between (tests run
+    // both side by side) may have taken the one ownership slot.
+    if (!ownsPages(this.pages)) this.ctx.pages = ownPages(this.pages);
+    undo.clear();
+    setUndoLog(undo);
   }
 
   seal(): void {
-    disownPages(this.ctx.pages);
+    setUndoLog(null);
   }
 
   rollback(): void {
+    setUndoLog(null);
+    this.undo.rollback();
     const w = this.world as Mutable<World>;
-    disownPages(this.ctx.pages);
-    w.mem = this.mem as World['mem'];
-    w.hw = this.hw as World['hw'];
+    w.mem = this.mem;
+    w.hw = this.hw;
     this.ctx.pages = this.pages;
     this.ctx.nextPages = this.nextPages;
     this.data.areas = this.areas;
-    for (let i = 0; i < this.procs.length; i += 3) {
-      const p = this.procs[i] as Mutable<Proc>;
-      p.lockedPages = this.procs[i + 1] as number;
-      p.pinnedPages = this.procs[i + 2] as number;
-    }
-    const users = w.users as Record<number, Mutable<UserAcct>>;
-    const had = new Set<number>();
-    for (let i = 0; i < this.users.length; i += 3) {
-      const uid = this.users[i] as number;
-      had.add(uid);
-      users[uid] = this.users[i + 1] as Mutable<UserAcct>;
-      users[uid]!.lockedPages = this.users[i + 2] as number;
-    }
-    // charge() adds the record of a user seen for the first time.
-    for (const uid in users) if (!had.has(Number(uid))) delete users[uid];
   }
 }
 
@@ -186,9 +181,9 @@ const ids = (r: object): number[] => Object.keys(r).map(Number);
  * the next op can reuse the copy whoever it charges).
  */
 function copyFor(w: World, ctx: Ctx, io: IoasObj, inPlace: InPlace | undefined, pids?: number[], uids?: number[]): WorkingCopy {
-  if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids ?? ids(w.procs), uids ?? ids(w.users));
-  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id);
-  const copy = copyPaths(w, ctx, io, ids(w.procs), ids(w.users));
+  if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids ?? ids(w.procs), uids ?? ids(w.users), false);
+  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id, inPlace.undo);
+  const copy = copyPaths(w, ctx, io, ids(w.procs), ids(w.users), true);
   inPlace.world = copy.world;
   inPlace.ctx = ctx.id;
   inPlace.ioas = io.id;

@@ -6,9 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freezing, inPlaceStep, setFreeze, stateHash, step, type World } from '../core/index.js';
+import { freezing, inPlaceStep, setFreeze, stateHash, step } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
 import { COPIERS, InPlace } from '../core/workingCopy.js';
+import { ownsPages, type Pages, type PagesTable } from '../core/pages.js';
+import { ABSENT, undoLog } from '../core/undo.js';
 import type { Input } from '../events/index.js';
 import { T, fixtureFiles, genLines, readLines, runTrace } from './kit.js';
 
@@ -19,28 +21,41 @@ interface Tally {
   failedReused: number;
 }
 
+/**
+ * Replays the trace with the in-place step alone first (so that it keeps its pages table
+ * owned from step to step, as in a real replay), recording each outcome and the state
+ * hash after every failure and every 64th entry; then with the persistent step, which
+ * must agree at each of them.
+ */
 function compare(name: string, lines: readonly string[], tally: Tally): void {
   const ip = inPlaceStep();
-  let persistent: World | null = null;
+  const seen: { outcome: unknown; hash?: string }[] = [];
   let lastInPlace = false;
-  let n = 0;
-  const r = replayLines(name, lines, {
+  const a = replayLines(name, lines, {
     step: (w, input) => {
-      persistent ??= w;
-      const p = step(persistent, input);
-      persistent = p.world;
-      const a = ip(w, input);
-      const where = `${name} entry ${++n} ${input.op}`;
-      assert.equal(a.outcome, p.outcome, where);
-      if (a.outcome.kind === 'errno' || n % 64 === 0) assert.is(stateHash(a.world), stateHash(p.world), where);
-      if (a.outcome.kind === 'errno' && lastInPlace && (input.op === 'IOMMU_IOAS_MAP' || input.op === 'IOMMU_IOAS_UNMAP')) tally.failedReused++;
-      lastInPlace = a.world === w && a.outcome.kind !== 'errno';
+      const r = ip(w, input);
+      const n = seen.length + 1;
+      seen.push({ outcome: r.outcome, hash: r.outcome.kind === 'errno' || n % 64 === 0 ? stateHash(r.world) : undefined });
+      if (r.outcome.kind === 'errno' && lastInPlace && (input.op === 'IOMMU_IOAS_MAP' || input.op === 'IOMMU_IOAS_UNMAP')) tally.failedReused++;
+      lastInPlace = r.world === w && r.outcome.kind !== 'errno';
       if (lastInPlace) tally.inPlace++;
-      return a;
+      return r;
     },
   });
-  assert.is(r.error, null, name);
-  assert.is(r.stateHash, stateHash(persistent!), `${name}: final state`);
+  assert.is(a.error, null, name);
+  let n = 0;
+  const p = replayLines(name, lines, {
+    step: (w, input) => {
+      const r = step(w, input);
+      const s = seen[n++]!;
+      const where = `${name} entry ${n} ${input.op}`;
+      assert.equal(s.outcome, r.outcome, where);
+      if (s.hash !== undefined) assert.is(s.hash, stateHash(r.world), where);
+      return r;
+    },
+  });
+  assert.is(n, seen.length, `${name}: entries stepped`);
+  assert.is(a.stateHash, p.stateHash, `${name}: final state`);
 }
 
 /** The in-place path is off while Worlds are frozen (tests freeze by default). */
@@ -97,6 +112,25 @@ test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no a
   assert.is(tally.failedReused, 1);
 });
 
+test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas leaves the in-place pages table as it was', () => {
+  const MiB = 1024 * 1024;
+  const map = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va: '$buf', length, iova });
+  const entries = [
+    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+    T.bind('$dfd', '$ifd', '$D'),
+    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
+    // No domain yet: these MAPs (in place, the second on the reused copy) pin nothing.
+    { ...map('0x100000', 512 * 1024), expect: { ok: true } },
+    { ...map('0x200000', 1 * MiB), expect: { ok: true } },
+    // The attach (an immer step) pins the first area, then the second is refused.
+    { op: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fd: '$dfd', pt_id: '$A', expect: { errno: 'ENOMEM' } },
+    { ...map('0x400000', 256 * 1024), expect: { ok: true } },
+  ];
+  const lines = [JSON.stringify({ trace: 'iommufd', version: 1, platform: 'x86-vtd' }), ...entries.map((e) => JSON.stringify(e))];
+  unfrozen(() => compare('attach-rlimit', lines, { inPlace: 0, failedReused: 0 }));
+});
+
 test('in place: rollback of a reused copy puts back every field the MAP/UNMAP path may write', () => {
   unfrozen(() => {
     const MiB = 1024 * 1024;
@@ -117,24 +151,41 @@ test('in place: rollback of a reused copy puts back every field the MAP/UNMAP pa
     const before = stateHash(w);
     const copy = COPIERS.IOMMU_IOAS_MAP!(w, input, own)!;
     assert.is(copy.world, w, 'the second op reuses the copy');
-    // Everything the working-copy contract lets a MAP or UNMAP handler write.
+    // Everything the working-copy contract lets a MAP or UNMAP handler write: fields
+    // replaced whole, and writes below them made the way core/pages.ts makes them
+    // (through the undo log), the pages table written in place included.
     const m = w as unknown as {
       mem: unknown; hw: unknown; users: Record<number, { lockedPages: number }>; procs: Record<number, { lockedPages: number; pinnedPages: number }>;
-      ctxs: Record<number, { nextPages: number; pages: unknown; objects: Record<number, { data: { areas: unknown } }> }>;
+      ctxs: Record<number, { nextPages: number; pages: PagesTable; objects: Record<number, { data: { areas: unknown } }> }>;
     };
     const ctx = Object.values(m.ctxs)[0]!;
+    const log = undoLog();
+    assert.ok(log, 'a reused step writes under an undo log');
+    const pages = ctx.pages;
+    assert.ok(ownsPages(pages), 'the own copy keeps its pages table owned');
+    const [id, p] = pages.entries().next().value as [number, Pages];
+    log!.record(pages, id, p);
+    pages.set(id, { ...p, areas: p.areas + 5 });
+    log!.record(pages, 999, ABSENT);
+    pages.set(999, p);
+    const write = <T extends object>(o: T, k: keyof T & string, v: unknown) => {
+      log!.record(o, k, k in o ? o[k] : ABSENT);
+      (o as Record<string, unknown>)[k] = v;
+    };
+    write(m.procs[1]!, 'lockedPages', m.procs[1]!.lockedPages + 3);
+    write(m.procs[1]!, 'pinnedPages', m.procs[1]!.pinnedPages + 3);
+    write(m.users[1000]!, 'lockedPages', m.users[1000]!.lockedPages + 3);
+    write(m.users, '4242' as never, { lockedPages: 1 });
     m.mem = null;
     m.hw = null;
     ctx.nextPages += 7;
-    ctx.pages = null;
+    ctx.pages = null as never;
     ctx.objects[Number(r.vars.get('$A'))]!.data.areas = null;
-    m.procs[1]!.lockedPages += 3;
-    m.procs[1]!.pinnedPages += 3;
-    m.users[1000]!.lockedPages += 3;
-    m.users[4242] = { lockedPages: 1 };
     copy.rollback();
+    assert.is(undoLog(), null, 'the log is closed with the step');
     assert.is(stateHash(w), before);
     assert.not.ok(4242 in m.users);
+    assert.is(ctx.pages.get(999), undefined);
   });
 });
 
