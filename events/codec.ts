@@ -114,10 +114,14 @@ interface OpCodec {
   readonly givenSets: Map<number, ReadonlySet<string>>;
 }
 
-/** The literal-building function of a list of field names (names are quoted, so any string is safe). */
-function literalBuilder(names: readonly string[]): OpCodec['build'] {
+/**
+ * The literal-building function of a list of keys: values in key order in, one object
+ * with those keys in that order out, made in one step and of one shape for every call.
+ * Keys are quoted, so any string but "__proto__" is safe (no field or output has that name).
+ */
+export function literalBuilder<T>(names: readonly string[]): (values: readonly T[]) => Record<string, T> {
   const body = `return {${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')}};`;
-  return new Function('v', body) as OpCodec['build'];
+  return new Function('v', body) as (values: readonly T[]) => Record<string, T>;
 }
 
 function compileOp(name: OpName): OpCodec {
@@ -131,7 +135,7 @@ function compileOp(name: OpName): OpCodec {
     byName: new Map(slots.map((s) => [s.name, s])),
     required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
     sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
-    build: literalBuilder(slots.map((s) => s.name)),
+    build: literalBuilder<FieldValue | null>(slots.map((s) => s.name)) as OpCodec['build'],
     scratch: slots.map((s) => s.zero),
     arrayZeros: slots.filter((s) => s.zero === null),
     givenSets: new Map(),
