@@ -132,8 +132,13 @@ export class Packer {
   private strs: string[] = [];
   private fresh: string[] = [];
   private readonly interned = new Map<string, number>();
-  /** Shape numbers by description (joined); numbered in order of first use, as the Unpacker does. */
-  private readonly shapes = new Map<string, number>();
+  /**
+   * Shape numbers (given in order of first use, as the Unpacker does) by a hash of their
+   * description; each keeps its description to tell hashes that collide apart.
+   */
+  private readonly shapes = new Map<number, { readonly desc: readonly number[]; readonly id: number }[]>();
+  private shapeCount = 0;
+  /** The description of the entry being packed (its first `n` numbers: see entry()). */
   private readonly desc: number[] = [];
   /** Items written since the last take(). */
   count = 0;
@@ -207,52 +212,64 @@ export class Packer {
     const x = e.expect;
     const pid = e.pid;
     const pidVar = typeof pid === 'object';
-    // The shape: op, head, field and ioctl keys in the order the line wrote them, outputs.
-    const keys = Object.keys(e.fields);
-    const ioctlKeys = Object.keys(e.ioctl) as (keyof Entry['ioctl'])[];
+    const fields = e.fields;
+    const ioctl = e.ioctl;
     const outs = x !== undefined && (x.kind === 'ok' || x.kind === 'errno') ? x.out : null;
+    // The shape: op, head, then the field codes, the ioctl codes and the output codes, each
+    // list in the order the line wrote it and after its length.
     const d = this.desc;
-    d.length = 0;
-    d.push(code, (pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16), keys.length);
-    for (const k of keys) d.push(c.slotIndex.get(k)! * 2 + (isVarRef(e.fields[k]) ? 1 : 0));
-    d.push(ioctlKeys.length);
-    for (const k of ioctlKeys) d.push(k === 'size' ? (isVarRef(e.ioctl.size) ? KEY.sizeVar : KEY.size) : k === 'trailing' ? KEY.trailing : KEY.argpNull);
+    d[0] = code;
+    d[1] = (pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16);
+    let n = 3;
+    for (const k in fields) d[n++] = c.slotIndex.get(k)! * 2 + (isVarRef(fields[k]) ? 1 : 0);
+    d[2] = n - 3;
+    const ioctlAt = n++;
+    for (const k in ioctl) d[n++] = k === 'size' ? (isVarRef(ioctl.size) ? KEY.sizeVar : KEY.size) : k === 'trailing' ? KEY.trailing : KEY.argpNull;
+    d[ioctlAt] = n - ioctlAt - 1;
     if (outs !== null) {
-      const outKeys = Object.keys(outs);
-      d.push(outKeys.length);
-      for (const k of outKeys) d.push(c.outIndex.get(k)! * 4 + outKind(outs[k]));
+      const outsAt = n++;
+      for (const k in outs) d[n++] = c.outIndex.get(k)! * 4 + outKind(outs[k]);
+      d[outsAt] = n - outsAt - 1;
     }
     this.num(TAG.entry);
     this.num(e.line);
-    this.shape(d);
+    this.shape(d, n);
     if (pidVar) this.str(pid.var, true);
     else this.num(pid);
-    for (const k of keys) {
-      const v = e.fields[k]!;
-      if (isVarRef(v)) this.str(v.var, true);
-      else this.value(c.slots[c.slotIndex.get(k)!]!.kind, v);
+    let i = 3;
+    for (const k in fields) {
+      const fieldCode = d[i++]!;
+      const v = fields[k]!;
+      if ((fieldCode & 1) !== 0) this.str((v as VarRef).var, true);
+      else this.value(c.slots[fieldCode >> 1]!.kind, v);
     }
-    for (const k of ioctlKeys) {
+    for (const k in ioctl) {
       if (k === 'size') {
-        const v = e.ioctl.size!;
+        const v = ioctl.size!;
         if (isVarRef(v)) this.str(v.var, true);
         else this.num(v as number);
-      } else if (k === 'trailing') this.bytes(e.ioctl.trailing!);
+      } else if (k === 'trailing') this.bytes(ioctl.trailing!);
     }
     if (x !== undefined) this.expect(x);
     if (e.note !== undefined) this.str(e.note, false);
     this.count++;
   }
 
-  /** A shape by its number, or its description (numbered on both sides while there is room). */
-  private shape(d: readonly number[]): void {
-    const key = d.join(',');
-    const known = this.shapes.get(key);
-    if (known !== undefined) return this.num(known);
-    if (this.shapes.size < SHAPE_MAX) this.shapes.set(key, this.shapes.size);
+  /** The shape of the first `n` numbers of `d`: its number, or its description (numbered on both sides while there is room). */
+  private shape(d: readonly number[], n: number): void {
+    let h = n;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
+    const bucket = this.shapes.get(h);
+    if (bucket !== undefined)
+      for (const s of bucket) if (s.desc.length === n && s.desc.every((x, i) => x === d[i])) return this.num(s.id);
+    if (this.shapeCount < SHAPE_MAX) {
+      const s = { desc: d.slice(0, n), id: this.shapeCount++ };
+      if (bucket !== undefined) bucket.push(s);
+      else this.shapes.set(h, [s]);
+    }
     this.num(NEW_SHAPE);
-    this.num(d.length);
-    for (const n of d) this.num(n);
+    this.num(n);
+    for (let i = 0; i < n; i++) this.num(d[i]!);
   }
 
   private bytes(a: Uint8Array): void {
