@@ -101,7 +101,7 @@ interface OpCodec {
    * per op: every Input of an op gets one shape, made in one step (adding the fields
    * one by one, or spreading a template and overwriting, costs ~5x more per entry).
    */
-  readonly build: (values: readonly (FieldValue | null)[]) => Record<string, FieldValue>;
+  readonly build: (values: readonly FieldValue[]) => Record<string, FieldValue>;
   /**
    * Reads an entry's fields into values in slot order (undefined where absent). Each
    * field is read at its own load site, compiled per op: a site sees the few shapes
@@ -148,7 +148,7 @@ function compileOp(name: OpName): OpCodec {
     byName: new Map(slots.map((s) => [s.name, s])),
     required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
     sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
-    build: literalBuilder<FieldValue | null>(slots.map((s) => s.name)) as OpCodec['build'],
+    build: literalBuilder<FieldValue>(slots.map((s) => s.name)),
     read: propertyReader<Raw | FieldValue>(slots.map((s) => s.name)),
     scratch: slots.map((s) => s.zero ?? undefined),
     givenSets: new Map(),

@@ -31,7 +31,7 @@ export interface Batch {
 export const TAG = { header: 0, entry: 1, traceError: 2, failure: 3, end: 4 } as const;
 export type Tag = (typeof TAG)[keyof typeof TAG];
 
-/** Keys of an entry that are not fields of its op (codes below zero in the key list). */
+/** Keys of an entry that are not fields of its op: the ioctl arguments (their codes in a shape). */
 const KEY = { size: -1, sizeVar: -2, trailing: -3, argpNull: -4 } as const;
 
 const EXPECT_KINDS = ['', 'ok', 'errno', 'pending', 'fault'] as const;
