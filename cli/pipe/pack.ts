@@ -123,6 +123,12 @@ function outKind(v: unknown): number {
   return typeof v === 'number' ? OUT.num : OUT.json;
 }
 
+/** Are the first `want.length` numbers of `d` those of `want`? */
+function startsWith(d: readonly number[], want: readonly number[]): boolean {
+  for (let i = 0; i < want.length; i++) if (d[i] !== want[i]) return false;
+  return true;
+}
+
 /** Writes items into batches (the worker's side). */
 export class Packer {
   private nums: Float64Array = new Float64Array(1 << 12);
@@ -260,8 +266,7 @@ export class Packer {
     let h = n;
     for (let i = 0; i < n; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
     const bucket = this.shapes.get(h);
-    if (bucket !== undefined)
-      for (const s of bucket) if (s.desc.length === n && s.desc.every((x, i) => x === d[i])) return this.num(s.id);
+    if (bucket !== undefined) for (const s of bucket) if (s.desc.length === n && startsWith(d, s.desc)) return this.num(s.id);
     if (this.shapeCount < SHAPE_MAX) {
       const s = { desc: d.slice(0, n), id: this.shapeCount++ };
       if (bucket !== undefined) bucket.push(s);
