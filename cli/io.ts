@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { describeFsError, fileChunks, LineSplitter } from './lines.js';
 import { PipedSource } from './pipe/index.js';
+import { worthPiping } from './pipe/start.js';
 import type { EntrySource } from './replay.js';
 
 export interface Out {
@@ -28,7 +29,7 @@ export interface Io {
   fileSize(path: string): number | null;
   /**
    * The entries of a file read and parsed on a second thread (cli/pipe/), or null when
-   * the file is better read in this one: stdin, or smaller than PIPE_MIN_BYTES.
+   * the file is better read in this one: stdin, or smaller than PIPE_MIN_BYTES (pipe/start.ts).
    * IOMMUFD_SIM_PIPE=0 in the environment never pipes, =1 always (for files).
    */
   entrySource?(path: string): EntrySource | null;
@@ -93,14 +94,6 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-/**
- * Files from this size on are replayed with a parsing worker (entrySource). Below it the
- * worker's start (~35 ms before the first batch) and the second core's contention with
- * V8's GC threads cost more than the parsing it takes off this thread (measured on a
- * 2-core machine: even at ~100k vm-churn entries, 16 MB; docs/decisions.md).
- */
-export const PIPE_MIN_BYTES = 16 << 20;
-
 function* fileLines(path: string): Generator<string> {
   const split = new LineSplitter();
   for (const c of fileChunks(path)) {
@@ -158,15 +151,7 @@ export function nodeIo(): Io {
         return null;
       }
     },
-    entrySource(path) {
-      const mode = process.env.IOMMUFD_SIM_PIPE;
-      if (path === '-' || mode === '0') return null;
-      if (mode !== '1') {
-        const st = fs.statSync(path, { throwIfNoEntry: false });
-        if (st === undefined || !st.isFile() || st.size < PIPE_MIN_BYTES) return null;
-      }
-      return new PipedSource(path);
-    },
+    entrySource: (path) => (worthPiping(path, process.env) ? new PipedSource(path) : null),
     isTTY: { stdout: process.stdout.isTTY === true, stderr: process.stderr.isTTY === true },
     now: () => performance.now(),
     env: process.env,

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 /*
  * main.ts: the executable (package.json "bin"). Everything happens in run.ts; this
- * file only binds it to the real process.
+ * file only binds it to the real process. The rest of the CLI is imported after a
+ * replay's parsing worker is started (pipe/start.ts): the worker boots while it loads.
  */
-import { setFreeze } from '../core/index.js';
-import { nodeIo } from './io.js';
-import { run } from './run.js';
+import { startEarly } from './pipe/start.js';
+
+startEarly(process.argv.slice(2), process.env);
+
+const { setFreeze } = await import('../core/index.js');
+const { nodeIo } = await import('./io.js');
+const { run } = await import('./run.js');
 
 // Worlds are never written after a step (tests check it with freezing on and off);
 // freezing them only costs time here (core/freeze.ts).

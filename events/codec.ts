@@ -101,27 +101,44 @@ interface OpCodec {
    * per op: every Input of an op gets one shape, made in one step (adding the fields
    * one by one, or spreading a template and overwriting, costs ~5x more per entry).
    */
-  readonly build: (values: readonly (FieldValue | null)[]) => Record<string, FieldValue>;
+  readonly build: (values: readonly FieldValue[]) => Record<string, FieldValue>;
   /**
-   * The values being resolved, in slot order: each slot's zero (null for an array zero,
-   * made fresh per Input so that no two share one) except while an entry is resolved.
-   * Resolution is synchronous and not reentrant, so one scratch array per op serves.
+   * Reads an entry's fields into values in slot order (undefined where absent). Each
+   * field is read at its own load site, compiled per op: a site sees the few shapes
+   * of that op's fields objects and stays fast, where a load by a name that changes
+   * (or a Map from names to slots) is a lookup per field.
    */
-  readonly scratch: (FieldValue | null)[];
-  /** The slots whose zero is an array. */
-  readonly arrayZeros: readonly Slot[];
+  readonly read: (fields: Readonly<Record<string, Raw>>, values: (Raw | FieldValue | undefined)[]) => void;
+  /**
+   * The values being resolved, in slot order. `read` writes every slot of it, so what
+   * an earlier entry left there is never seen. Resolution is synchronous and not
+   * reentrant, so one scratch array per op serves.
+   */
+  readonly scratch: (Raw | FieldValue | undefined)[];
   /** The `given` sets by bit mask of the slots given: Inputs share them (they are read-only). */
   readonly givenSets: Map<number, ReadonlySet<string>>;
 }
 
-/** The literal-building function of a list of field names (names are quoted, so any string is safe). */
-function literalBuilder(names: readonly string[]): OpCodec['build'] {
+/**
+ * The literal-building function of a list of keys: values in key order in, one object
+ * with those keys in that order out, made in one step and of one shape for every call.
+ * Keys are quoted, so any string but "__proto__" is safe (no field or output has that name).
+ */
+export function literalBuilder<T>(names: readonly string[]): (values: readonly T[]) => Record<string, T> {
   const body = `return {${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')}};`;
-  return new Function('v', body) as OpCodec['build'];
+  return new Function('v', body) as (values: readonly T[]) => Record<string, T>;
+}
+
+/** The reading function of a list of keys: `v[i] = o[names[i]]`, each at its own site (names quoted). */
+function propertyReader<T>(names: readonly string[]): (o: Readonly<Record<string, T>>, v: (T | undefined)[]) => void {
+  const body = names.map((n, i) => `v[${i}] = o[${JSON.stringify(n)}];`).join('\n');
+  return new Function('o', 'v', body) as (o: Readonly<Record<string, T>>, v: (T | undefined)[]) => void;
 }
 
 function compileOp(name: OpName): OpCodec {
   const schema: OpSchema = OPS[name];
+  // `read` looks fields up by name: such a name would be found on every entry.
+  for (const k of Object.keys(schema.fields)) if (k in Object.prototype) throw new Error(`${name}: field "${k}" is an Object.prototype key`);
   const slots = Object.entries(schema.fields).map(([k, f], i): Slot => {
     const zero = zeroOf(f.kind);
     return { name: k, index: i, bit: 1 << i, kind: f.kind, fast: fastParser(f.kind), zero: typeof zero === 'object' ? null : zero };
@@ -131,9 +148,9 @@ function compileOp(name: OpName): OpCodec {
     byName: new Map(slots.map((s) => [s.name, s])),
     required: Object.entries(schema.fields).filter(([, f]) => f.required).map(([k]) => k),
     sizeKey: schema.ioctl ? (schema.ioctl.on === 'vfio-device' ? 'argsz' : 'size') : null,
-    build: literalBuilder(slots.map((s) => s.name)),
-    scratch: slots.map((s) => s.zero),
-    arrayZeros: slots.filter((s) => s.zero === null),
+    build: literalBuilder<FieldValue>(slots.map((s) => s.name)),
+    read: propertyReader<Raw | FieldValue>(slots.map((s) => s.name)),
+    scratch: slots.map((s) => s.zero ?? undefined),
     givenSets: new Map(),
   };
 }
@@ -301,36 +318,28 @@ function givenSet(c: OpCodec, mask: number): ReadonlySet<string> {
   return g;
 }
 
-/** Puts the zeros back into the scratch slots an entry filled (`mask`), and drops array values. */
-function clearScratch(c: OpCodec, mask: number): void {
-  for (const slot of c.slots) if ((mask & slot.bit) !== 0 || slot.zero === null) c.scratch[slot.index] = slot.zero;
-}
-
 /** Substitutes variables and fills absent fields with zero. */
 export function resolveEntry(e: Entry, vars: Bindings): Input | TraceError {
   const c = CODECS.get(e.op)!;
   const v = c.scratch;
+  c.read(e.fields, v);
   let mask = 0;
-  // The fields come in the line's order; an error names the first bad field in schema order.
-  let bad: { slot: Slot; why: BadValue } | null = null;
-  for (const k in e.fields) {
-    const raw = e.fields[k];
-    const slot = c.byName.get(k);
-    if (raw === undefined || slot === undefined) continue;
+  // In schema order, so the first bad field met is the one an error names.
+  for (const slot of c.slots) {
+    const raw = v[slot.index];
+    if (raw === undefined) {
+      // A fresh array zero for each Input, so that no two share one.
+      v[slot.index] = slot.zero ?? zeroOf(slot.kind);
+      continue;
+    }
+    mask |= slot.bit;
     if (isVarRef(raw)) {
       const x = resolveValue(slot, raw, vars);
-      if (!(x instanceof BadValue)) v[slot.index] = x;
-      else if (bad === null || slot.index < bad.slot.index) bad = { slot, why: x };
-    } else v[slot.index] = raw;
-    mask |= slot.bit;
+      if (x instanceof BadValue) return traceError(e.line, x.message, slot.name);
+      v[slot.index] = x;
+    }
   }
-  if (bad !== null) {
-    clearScratch(c, mask);
-    return traceError(e.line, bad.why.message, bad.slot.name);
-  }
-  for (const slot of c.arrayZeros) if ((mask & slot.bit) === 0) v[slot.index] = zeroOf(slot.kind);
-  const f = c.build(v);
-  clearScratch(c, mask);
+  const f = c.build(v as FieldValue[]);
   let pid = 1;
   if (isVarRef(e.pid)) {
     const x = resolveValue(U32_SLOT, e.pid, vars);

@@ -1,9 +1,10 @@
 // The fast path of fields.ts agrees with parseFieldValue: for every kind of every op
 // and a spread of JSON values (edge widths, signs, spaces, prefixes, names, wrong
-// types), fastParser either declines (undefined) or returns the same value.
+// types), fastParser either declines (undefined) or returns the same value; and
+// shortPlainInteger (used to match outputs) reads exactly what parseInteger reads.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fastParser, parseFieldValue, type FieldKind } from './fields.js';
+import { fastParser, parseFieldValue, parseInteger, shortPlainInteger, type FieldKind } from './fields.js';
 import { OPS } from './ops.js';
 
 const INTS = [
@@ -47,6 +48,16 @@ test('fastParser agrees with parseFieldValue wherever it answers', () => {
     }
   }
   assert.ok(answered > 500, `the fast path answered only ${answered} times`);
+});
+
+test('shortPlainInteger answers every plain string of at most 15 characters, as parseInteger', () => {
+  const more = ['0x1fffffffffff', '0xFfFfFfFfFfFfF', '0x0000000000001', '123456789012345', '1234567890123456', '0x12345678901234', ' ', '0x ', '٣'];
+  for (const s of [...STRINGS, ...more]) {
+    const x = shortPlainInteger(s);
+    const plain = s.length <= 15 && /^(0x[0-9a-f]+|[0-9]+)$/i.test(s);
+    assert.is(x !== undefined, plain, `answers ${JSON.stringify(s)}`);
+    if (x !== undefined) assert.is(BigInt(x), parseInteger(s), `value of ${JSON.stringify(s)}`);
+  }
 });
 
 test.run();

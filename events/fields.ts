@@ -259,7 +259,28 @@ function plainDigits(s: string): 0 | 10 | 16 {
  * double, and what parseInteger reads it as); undefined for any other string.
  */
 export function shortPlainInteger(s: string): number | undefined {
-  return s.length <= 15 && plainDigits(s) !== 0 ? Number(s) : undefined;
+  // One pass that checks and sums the digits: it runs for every integer output matched,
+  // and Number(s) on a "0x" string is a call into the runtime. Every partial sum is
+  // below 2^53, so each step is exact and the result is Number(s).
+  const n = s.length;
+  if (n === 0 || n > 15) return undefined;
+  let x = 0;
+  if (n > 2 && s.charCodeAt(0) === 48 && (s.charCodeAt(1) | 0x20) === 120) {
+    for (let i = 2; i < n; i++) {
+      const c = s.charCodeAt(i);
+      const l = c | 0x20;
+      if (c >= 48 && c <= 57) x = x * 16 + (c - 48);
+      else if (l >= 97 && l <= 102) x = x * 16 + (l - 87);
+      else return undefined;
+    }
+    return x;
+  }
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    x = x * 10 + (c - 48);
+  }
+  return x;
 }
 
 /** A fast integer reader for an unsigned field of `bits` (number result) or u64 (bigint result). */

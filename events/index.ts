@@ -17,6 +17,6 @@ export { ok, fail, fault, pending, printOut, describeOutcome, isOutcome } from '
 export type { Outcome, Out, OutValue, OutScalar, OutRecord, FaultKind } from './outcome.js';
 export {
   SUPPORTED_VERSIONS, FAULT_KINDS, traceError, isTraceError, isSkippable, parseHeaderLine, parseEntryLine, parseEntry,
-  resolveEntry, matchExpect, expectOf, printHeader, printEntry, printExpect, NO_IOCTL_ARGS,
+  resolveEntry, matchExpect, expectOf, printHeader, printEntry, printExpect, NO_IOCTL_ARGS, literalBuilder,
 } from './codec.js';
 export type { TraceError, Bindings, Match } from './codec.js';

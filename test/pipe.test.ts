@@ -4,7 +4,9 @@
  * with line and field, violations, state hash, and every entry event; on fixtures,
  * generated traces (several batches), a malformed line in the middle, comments,
  * blanks, CRLF and UTF-8, unreadable paths, an early stop far ahead of the worker, and
- * through the CLI (timeline, --quiet, --json, --invariants, progress bar, exit status).
+ * through the CLI (timeline, --quiet, --json, --invariants, progress bar, exit status);
+ * a worker started early (main.ts) serves the replay of its file, and one left untaken
+ * keeps nobody waiting.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +16,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { nodeIo, StringOut, type Io } from '../cli/io.js';
 import { PipedSource } from '../cli/pipe/index.js';
+import { startEarly, workerFor } from '../cli/pipe/start.js';
 import { replayLines, replaySource, type EntryEvent, type FileReport, type ReplayOptions } from '../cli/replay.js';
 import { run } from '../cli/run.js';
 import { printEntry } from '../events/index.js';
@@ -170,6 +173,41 @@ test('the CLI prints the same with and without the worker: timeline, --quiet, --
     assert.ok(a.code !== 3, argv.join(' '));
   }
   assert.match(last.err, /\[#+-*\] +\d+% [\d,]+\/25,000 entries/, 'the progress bar was drawn');
+});
+
+test('a worker started early serves the first PipedSource of its file, and only that one', () => {
+  const lines = genLines('vm-churn', 6000, 9);
+  const p = file(lines.join('\n') + '\n');
+  const other = file(lines.slice(0, 500).join('\n') + '\n');
+  startEarly(['replay', '--check', '-q', p, other], { IOMMUFD_SIM_PIPE: '1' });
+  // Workers are numbered in the order they start: the early one has the lowest number.
+  const a = workerFor(other);
+  const b = workerFor(p);
+  const c = workerFor(p);
+  assert.ok(b.worker.threadId < a.worker.threadId && a.worker.threadId < c.worker.threadId);
+  for (const s of [a, b, c]) void s.worker.terminate();
+  startEarly(['replay', p], { IOMMUFD_SIM_PIPE: '1' });
+  same(p);
+  startEarly(['gen', p], { IOMMUFD_SIM_PIPE: '1' });
+  startEarly(['replay', p], { IOMMUFD_SIM_PIPE: '0' });
+  const d = workerFor(p);
+  const e = workerFor(p);
+  assert.ok(d.worker.threadId < e.worker.threadId, 'no early worker without a replay to pipe');
+  for (const s of [d, e]) void s.worker.terminate();
+});
+
+test('an early worker nobody takes does not keep the CLI from exiting', () => {
+  const p = file(genLines('vm-churn', 20_000, 2).join('\n') + '\n');
+  const main = new URL('../cli/main.js', import.meta.url).pathname;
+  const t = performance.now();
+  let status = 0;
+  try {
+    execFileSync(process.execPath, [main, 'replay', '--no-such-flag', p], { env: { ...process.env, IOMMUFD_SIM_PIPE: '1' }, stdio: 'pipe', timeout: 20_000 });
+  } catch (e) {
+    status = (e as { status: number }).status;
+  }
+  assert.is(status, 2, 'a usage error');
+  assert.ok(performance.now() - t < 10_000);
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -9,17 +9,18 @@
  * pipe.test.ts), and once closed, or at its end, its worker is stopped and nothing of
  * it keeps the process alive.
  */
-import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Entry, TraceError } from '../../events/index.js';
 import { SourceFailure, type EntrySource } from '../replay.js';
-import { ALIVE, COUNTERS, POSTED, STALL_MS, STOP, TAKEN, type Crash, type WorkerData } from './channel.js';
+import { ALIVE, POSTED, STALL_MS, STOP, TAKEN, type Crash } from './channel.js';
 import { TAG, Unpacker, type Batch } from './pack.js';
+import { workerFor } from './start.js';
 
 export class PipedSource implements EntrySource {
   lineNo = 0;
   private readonly worker: Worker;
   private readonly port: MessagePort;
-  private readonly counters = new Int32Array(new SharedArrayBuffer(COUNTERS * 4));
+  private readonly counters: Int32Array;
   private readonly unpacker = new Unpacker();
   /** Set once the last item was given (or the source closed): next() gives null from then on. */
   private over = false;
@@ -28,12 +29,8 @@ export class PipedSource implements EntrySource {
 
   /** @param stallMs how long a worker may show no sign of life (tests shorten it). */
   constructor(path: string, private readonly stallMs: number = STALL_MS) {
-    const { port1, port2 } = new MessageChannel();
-    const data: WorkerData = { path, port: port2, counters: this.counters };
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data, transferList: [port2] });
-    // The replay decides when the worker ends (close()); it never holds the process.
-    this.worker.unref();
-    this.port = port1;
+    // Started by main.ts before the CLI loaded, or now (start.ts).
+    ({ worker: this.worker, port: this.port, counters: this.counters } = workerFor(path));
   }
 
   next(): string | Entry | TraceError | SourceFailure | null {

@@ -1,6 +1,7 @@
 // unpack(pack(entry)) is the entry exactly, key order included, for every entry of the
 // fixtures, generated traces, and hand-made lines that use every field kind, ioctl
-// argument, expect form and string path (interned, per batch, past the intern cap).
+// argument, expect form and string path (interned, per batch, past the intern cap),
+// and shapes numbered or, past their cap, described with each entry.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isSkippable, isTraceError, parseEntryLine, traceError, type Entry } from '../../events/index.js';
@@ -90,6 +91,18 @@ test('hand-made lines: every field kind, ioctl argument, expect form, alias and 
 test('strings past the intern cap travel with their batch', () => {
   const entries = Array.from({ length: 70_000 }, (_, i) => parseEntryLine(`{"op":"device_remove","dev":"dev-${i}","pid":"$p${i % 7}"}`, i + 2) as Entry);
   assertSame(roundTrip(entries, 4096), entries);
+});
+
+test('shapes past the numbering cap travel with their entries', () => {
+  // Every order of IOMMU_IOAS_MAP's seven fields: 5040 shapes, past the cap of 4096.
+  const fields: [string, string][] = [['fd', '3'], ['flags', '["READABLE"]'], ['ioas_id', '"$A"'], ['__reserved', '0'], ['user_va', '"0x1000"'], ['length', '4096'], ['iova', '"0x2000"']];
+  const orders = (rest: [string, string][]): [string, string][][] =>
+    rest.length === 0 ? [[]] : rest.flatMap((f, i) => orders([...rest.slice(0, i), ...rest.slice(i + 1)]).map((o) => [f, ...o]));
+  const entries = orders(fields).map(
+    (o, i) => parseEntryLine(`{"op":"IOMMU_IOAS_MAP",${o.map(([k, v]) => `"${k}":${v}`).join(',')},"expect":{"ok":true,"iova":"0x${i.toString(16)}"}}`, i + 2) as Entry,
+  );
+  assert.is(entries.length, 5040);
+  assertSame(roundTrip(entries, 1000), entries);
 });
 
 test('header, trace error, failure and end items', () => {

@@ -9,8 +9,13 @@
  * line wrote its fields in shows in the timeline). Fields are laid out by the op's
  * schema (the kind of each field says how its value is written); strings that recur
  * (names, variables, errnos) are interned across batches, the rest travel per batch.
+ * What entries share (op, the keys in their order, the expect's form: the entry's
+ * shape) travels once and is then named by number, so that the reader builds each
+ * object in one step, of one hidden class per shape, instead of key by key.
  */
-import { NO_IOCTL_ARGS, OPS, OP_ALIASES, OP_NAMES, traceError, type Entry, type Expect, type FieldKind, type IovaRange, type OpName, type TraceError, type VarRef } from '../../events/index.js';
+import {
+  NO_IOCTL_ARGS, OPS, OP_ALIASES, OP_NAMES, isVarRef, literalBuilder, traceError, type Entry, type Expect, type FieldKind, type IovaRange, type OpName, type Raw, type TraceError, type VarRef,
+} from '../../events/index.js';
 
 /** What a batch carries: transferable number buffers and the strings they refer to. */
 export interface Batch {
@@ -26,7 +31,7 @@ export interface Batch {
 export const TAG = { header: 0, entry: 1, traceError: 2, failure: 3, end: 4 } as const;
 export type Tag = (typeof TAG)[keyof typeof TAG];
 
-/** Keys of an entry that are not fields of its op (codes below zero in the key list). */
+/** Keys of an entry that are not fields of its op: the ioctl arguments (their codes in a shape). */
 const KEY = { size: -1, sizeVar: -2, trailing: -3, argpNull: -4 } as const;
 
 const EXPECT_KINDS = ['', 'ok', 'errno', 'pending', 'fault'] as const;
@@ -59,8 +64,70 @@ const OPCODES: readonly PackOp[] = [...OP_NAMES, ...Object.keys(OP_ALIASES)].map
 });
 const OPCODE_OF: ReadonlyMap<string, number> = new Map(OPCODES.map((c, i) => [c.written, i]));
 
+/** A field given as a variable (in a ReadShape's field kinds). */
+const VAR = null;
+
+/** A shape compiled for reading: what to read for each key, and the literal builders. */
+interface ReadShape {
+  readonly op: OpName;
+  readonly written: string;
+  readonly pidVar: boolean;
+  /** The kind of each field in the line's order, VAR for a variable. */
+  readonly fields: readonly (FieldKind | typeof VAR)[];
+  readonly buildFields: (values: readonly Raw[]) => Record<string, Raw>;
+  /** The ioctl arguments' KEY codes in the line's order. */
+  readonly ioctl: readonly number[];
+  /** The expect's kind, '' for none. */
+  readonly expect: (typeof EXPECT_KINDS)[number];
+  /** How each output travels (OUT), in the expect's order. */
+  readonly outs: readonly number[];
+  readonly buildOut: (values: readonly unknown[]) => Record<string, unknown>;
+  readonly note: boolean;
+}
+
+/** Compiles a shape description (Packer.entry writes it). */
+function readShape(d: readonly number[]): ReadShape {
+  const c = OPCODES[d[0]!]!;
+  const head = d[1]!;
+  let p = 2;
+  const fieldCodes = d.slice(p + 1, (p += 1 + d[p]!));
+  const ioctl = d.slice(p + 1, (p += 1 + d[p]!));
+  const expect = EXPECT_KINDS[(head >> 1) & 7]!;
+  const outCodes = expect === 'ok' || expect === 'errno' ? d.slice(p + 1, p + 1 + d[p]!) : [];
+  return {
+    op: c.op,
+    written: c.written,
+    pidVar: (head & 1) !== 0,
+    fields: fieldCodes.map((code) => ((code & 1) !== 0 ? VAR : c.slots[code >> 1]!.kind)),
+    buildFields: literalBuilder<Raw>(fieldCodes.map((code) => c.slots[code >> 1]!.name)),
+    ioctl,
+    expect,
+    outs: outCodes.map((code) => code & 3),
+    buildOut: literalBuilder<unknown>(outCodes.map((code) => c.outs[code >> 2]!)),
+    note: (head & 16) !== 0,
+  };
+}
+
 /** At most this many interned strings: beyond it, new strings travel with their batch. */
 const INTERN_MAX = 1 << 16;
+
+/** At most this many numbered shapes: beyond it, a new shape travels with each of its entries. */
+const SHAPE_MAX = 1 << 12;
+/** The shape reference that says "a shape description follows" (numbered while below SHAPE_MAX). */
+const NEW_SHAPE = -1;
+
+/** How an expect output value travels (OUT): decided by the value, part of the shape. */
+function outKind(v: unknown): number {
+  if (isVarRef(v)) return OUT.var;
+  if (typeof v === 'string') return OUT.str;
+  return typeof v === 'number' ? OUT.num : OUT.json;
+}
+
+/** Are the first `want.length` numbers of `d` those of `want`? */
+function startsWith(d: readonly number[], want: readonly number[]): boolean {
+  for (let i = 0; i < want.length; i++) if (d[i] !== want[i]) return false;
+  return true;
+}
 
 /** Writes items into batches (the worker's side). */
 export class Packer {
@@ -71,6 +138,14 @@ export class Packer {
   private strs: string[] = [];
   private fresh: string[] = [];
   private readonly interned = new Map<string, number>();
+  /**
+   * Shape numbers (given in order of first use, as the Unpacker does) by a hash of their
+   * description; each keeps its description to tell hashes that collide apart.
+   */
+  private readonly shapes = new Map<number, { readonly desc: readonly number[]; readonly id: number }[]>();
+  private shapeCount = 0;
+  /** The description of the entry being packed (its first `n` numbers: see entry()). */
+  private readonly desc: number[] = [];
   /** Items written since the last take(). */
   count = 0;
 
@@ -141,47 +216,65 @@ export class Packer {
     const code = OPCODE_OF.get(e.opWritten)!;
     const c = OPCODES[code]!;
     const x = e.expect;
-    this.num(TAG.entry);
-    this.num(e.line);
-    this.num(code);
     const pid = e.pid;
     const pidVar = typeof pid === 'object';
-    this.num((pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16));
+    const fields = e.fields;
+    const ioctl = e.ioctl;
+    const outs = x !== undefined && (x.kind === 'ok' || x.kind === 'errno') ? x.out : null;
+    // The shape: op, head, then the field codes, the ioctl codes and the output codes, each
+    // list in the order the line wrote it and after its length.
+    const d = this.desc;
+    d[0] = code;
+    d[1] = (pidVar ? 1 : 0) | ((x === undefined ? 0 : EXPECT_KINDS.indexOf(x.kind)) << 1) | (e.note === undefined ? 0 : 16);
+    let n = 3;
+    for (const k in fields) d[n++] = c.slotIndex.get(k)! * 2 + (isVarRef(fields[k]) ? 1 : 0);
+    d[2] = n - 3;
+    const ioctlAt = n++;
+    for (const k in ioctl) d[n++] = k === 'size' ? (isVarRef(ioctl.size) ? KEY.sizeVar : KEY.size) : k === 'trailing' ? KEY.trailing : KEY.argpNull;
+    d[ioctlAt] = n - ioctlAt - 1;
+    if (outs !== null) {
+      const outsAt = n++;
+      for (const k in outs) d[n++] = c.outIndex.get(k)! * 4 + outKind(outs[k]);
+      d[outsAt] = n - outsAt - 1;
+    }
+    this.num(TAG.entry);
+    this.num(e.line);
+    this.shape(d, n);
     if (pidVar) this.str(pid.var, true);
     else this.num(pid);
-    // Fields and ioctl arguments in the order the line wrote them.
-    const keys = Object.keys(e.fields);
-    const ioctlKeys = Object.keys(e.ioctl) as (keyof Entry['ioctl'])[];
-    this.num(keys.length + ioctlKeys.length);
-    for (const k of keys) {
-      const i = c.slotIndex.get(k)!;
-      const v = e.fields[k]!;
-      if (typeof v === 'object' && 'var' in v) {
-        this.num(i * 2 + 1);
-        this.str(v.var, true);
-      } else {
-        this.num(i * 2);
-        this.value(c.slots[i]!.kind, v);
-      }
+    let i = 3;
+    for (const k in fields) {
+      const fieldCode = d[i++]!;
+      const v = fields[k]!;
+      if ((fieldCode & 1) !== 0) this.str((v as VarRef).var, true);
+      else this.value(c.slots[fieldCode >> 1]!.kind, v);
     }
-    for (const k of ioctlKeys) {
+    for (const k in ioctl) {
       if (k === 'size') {
-        const v = e.ioctl.size!;
-        if (typeof v === 'object' && 'var' in v) {
-          this.num(KEY.sizeVar);
-          this.str(v.var, true);
-        } else {
-          this.num(KEY.size);
-          this.num(v as number);
-        }
-      } else if (k === 'trailing') {
-        this.num(KEY.trailing);
-        this.bytes(e.ioctl.trailing!);
-      } else this.num(KEY.argpNull);
+        const v = ioctl.size!;
+        if (isVarRef(v)) this.str(v.var, true);
+        else this.num(v as number);
+      } else if (k === 'trailing') this.bytes(ioctl.trailing!);
     }
-    if (x !== undefined) this.expect(c, x);
+    if (x !== undefined) this.expect(x);
     if (e.note !== undefined) this.str(e.note, false);
     this.count++;
+  }
+
+  /** The shape of the first `n` numbers of `d`: its number, or its description (numbered on both sides while there is room). */
+  private shape(d: readonly number[], n: number): void {
+    let h = n;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ d[i]!, 0x01000193);
+    const bucket = this.shapes.get(h);
+    if (bucket !== undefined) for (const s of bucket) if (s.desc.length === n && startsWith(d, s.desc)) return this.num(s.id);
+    if (this.shapeCount < SHAPE_MAX) {
+      const s = { desc: d.slice(0, n), id: this.shapeCount++ };
+      if (bucket !== undefined) bucket.push(s);
+      else this.shapes.set(h, [s]);
+    }
+    this.num(NEW_SHAPE);
+    this.num(n);
+    for (let i = 0; i < n; i++) this.num(d[i]!);
   }
 
   private bytes(a: Uint8Array): void {
@@ -216,29 +309,28 @@ export class Packer {
     }
   }
 
-  private expect(c: PackOp, x: Expect): void {
+  /** The expect's values (its form and output keys are in the shape). */
+  private expect(x: Expect): void {
     if (x.kind === 'errno') this.str(x.errno, true);
     else if (x.kind === 'fault') this.str(x.fault, true);
     if (x.kind !== 'ok' && x.kind !== 'errno') return;
-    const keys = Object.keys(x.out);
-    this.num(keys.length);
-    for (const k of keys) {
+    for (const k in x.out) {
       const v = x.out[k];
-      const i = c.outIndex.get(k)! * 4;
-      if (typeof v === 'object' && v !== null && typeof (v as { var?: unknown }).var === 'string') {
-        this.num(i + OUT.var);
-        this.str((v as { var: string }).var, true);
-      } else if (typeof v === 'string') {
-        this.num(i + OUT.str);
-        // Numbers written as strings rarely recur; names do.
-        const c0 = v.charCodeAt(0);
-        this.str(v, !(c0 >= 48 && c0 <= 57) && v.length <= 64);
-      } else if (typeof v === 'number') {
-        this.num(i + OUT.num);
-        this.num(v);
-      } else {
-        this.num(i + OUT.json);
-        this.str(JSON.stringify(v), false);
+      switch (outKind(v)) {
+        case OUT.var:
+          this.str((v as VarRef).var, true);
+          break;
+        case OUT.str: {
+          // Numbers written as strings rarely recur; names do.
+          const c0 = (v as string).charCodeAt(0);
+          this.str(v as string, !(c0 >= 48 && c0 <= 57) && (v as string).length <= 64);
+          break;
+        }
+        case OUT.num:
+          this.num(v as number);
+          break;
+        default:
+          this.str(JSON.stringify(v), false);
       }
     }
   }
@@ -264,6 +356,10 @@ export class Unpacker {
   private strs: readonly string[] = [];
   private readonly interned: string[] = [];
   private readonly varRefs: (VarRef | undefined)[] = [];
+  /** The shapes numbered so far, by number (the Packer numbers them in the same order). */
+  private readonly shapes: ReadShape[] = [];
+  /** Values of the object being built, in key order (reading is not reentrant). */
+  private readonly values: unknown[] = [];
 
   /** Starts reading a batch (the previous one must be read to its end). */
   load(batch: Batch): void {
@@ -329,28 +425,40 @@ export class Unpacker {
 
   entry(): Entry {
     const line = this.num();
-    const c = OPCODES[this.num()]!;
-    const head = this.num();
-    const pid = (head & 1) !== 0 ? this.varRef() : this.num();
-    const fields: Record<string, unknown> = {};
-    let ioctl: { size?: unknown; trailing?: Uint8Array; argpNull?: boolean } | null = null;
-    for (let n = this.num(); n > 0; n--) {
-      const code = this.num();
-      if (code >= 0) {
-        const slot = c.slots[code >> 1]!;
-        fields[slot.name] = (code & 1) !== 0 ? this.varRef() : this.value(slot.kind);
-      } else if (code === KEY.size) (ioctl ??= {}).size = this.num();
-      else if (code === KEY.sizeVar) (ioctl ??= {}).size = this.varRef();
-      else if (code === KEY.trailing) (ioctl ??= {}).trailing = this.bytes();
-      else (ioctl ??= {}).argpNull = true;
+    const s = this.shape();
+    const pid = s.pidVar ? this.varRef() : this.num();
+    const v = this.values;
+    const kinds = s.fields;
+    for (let i = 0; i < kinds.length; i++) {
+      const kind = kinds[i]!;
+      v[i] = kind === VAR ? this.varRef() : this.value(kind);
     }
-    const entry: { -readonly [K in keyof Entry]: Entry[K] } = {
-      line, op: c.op, opWritten: c.written, pid, fields: fields as Entry['fields'], ioctl: (ioctl ?? NO_IOCTL_ARGS) as Entry['ioctl'],
-    };
-    const x = (head >> 1) & 7;
-    if (x !== 0) entry.expect = this.expect(c, EXPECT_KINDS[x]!);
-    if ((head & 16) !== 0) entry.note = this.str();
+    const fields = s.buildFields(v as Raw[]);
+    let ioctl: { size?: unknown; trailing?: Uint8Array; argpNull?: boolean } = NO_IOCTL_ARGS;
+    if (s.ioctl.length !== 0) {
+      ioctl = {};
+      for (const code of s.ioctl) {
+        if (code === KEY.size) ioctl.size = this.num();
+        else if (code === KEY.sizeVar) ioctl.size = this.varRef();
+        else if (code === KEY.trailing) ioctl.trailing = this.bytes();
+        else ioctl.argpNull = true;
+      }
+    }
+    const entry: { -readonly [K in keyof Entry]: Entry[K] } = { line, op: s.op, opWritten: s.written, pid, fields, ioctl: ioctl as Entry['ioctl'] };
+    if (s.expect !== '') entry.expect = this.expect(s);
+    if (s.note) entry.note = this.str();
     return entry;
+  }
+
+  /** The next entry's shape: by number, or described here (and numbered while there is room). */
+  private shape(): ReadShape {
+    const ref = this.num();
+    if (ref !== NEW_SHAPE) return this.shapes[ref]!;
+    const d = new Array<number>(this.num());
+    for (let i = 0; i < d.length; i++) d[i] = this.num();
+    const s = readShape(d);
+    if (this.shapes.length < SHAPE_MAX) this.shapes.push(s);
+    return s;
   }
 
   private bytes(): Uint8Array {
@@ -384,28 +492,29 @@ export class Unpacker {
     }
   }
 
-  private expect(c: PackOp, kind: (typeof EXPECT_KINDS)[number]): Expect {
+  private expect(s: ReadShape): Expect {
+    const kind = s.expect;
     if (kind === 'pending') return { kind };
     if (kind === 'fault') return { kind, fault: this.str() };
     const errno = kind === 'errno' ? this.str() : '';
-    const out: Record<string, unknown> = {};
-    for (let n = this.num(); n > 0; n--) {
-      const code = this.num();
-      const k = c.outs[code >> 2]!;
-      switch (code & 3) {
+    const v = this.values;
+    const outs = s.outs;
+    for (let i = 0; i < outs.length; i++) {
+      switch (outs[i]) {
         case OUT.var:
-          out[k] = this.varRef();
+          v[i] = this.varRef();
           break;
         case OUT.str:
-          out[k] = this.str();
+          v[i] = this.str();
           break;
         case OUT.num:
-          out[k] = this.num();
+          v[i] = this.num();
           break;
-        case OUT.json:
-          out[k] = JSON.parse(this.str());
+        default:
+          v[i] = JSON.parse(this.str());
       }
     }
+    const out = s.buildOut(v);
     return kind === 'ok' ? { kind, out } : ({ kind, errno, out } as Expect);
   }
 }
