@@ -125,6 +125,16 @@ export class NodeEdit {
     return mine;
   }
 
+  /** A new, empty, writable chunk c if chunk c is absent (nothing to copy or check),
+   *  else undefined. */
+  fresh(c: number): PtSlot[] | undefined {
+    if (this.chunks[c] !== undefined) return undefined;
+    const mine = emptyChunk();
+    this.chunks[c] = mine;
+    this.owned |= 1 << c;
+    return mine;
+  }
+
   /** Empties chunk c without copying it. */
   clear(c: number): void {
     this.chunks[c] = undefined;
@@ -270,14 +280,16 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
     const step = span * LEAF_MUL;
     let code = p * LEAF_MUL + depth * 8 + prot;
     for (let k = a; k < b; ) {
-      const ch = edit.own(k >>> CHUNK_BITS);
-      const stop = ((k >>> CHUNK_BITS) + 1) << CHUNK_BITS;
+      const c = k >>> CHUNK_BITS;
+      const stop = (c + 1) << CHUNK_BITS;
       const hi = stop < b ? stop : b;
-      for (; k < hi; k++, code += step) {
-        const j = k & (CHUNK - 1);
-        if (ch[j] !== undefined) throw overlap(op, base + k * span);
-        ch[j] = code;
+      // A chunk that was absent holds nothing to overlap: written without checks.
+      let ch = edit.fresh(c);
+      if (ch === undefined) {
+        ch = edit.own(c);
+        for (let x = k; x < hi; x++) if (ch[x & (CHUNK - 1)] !== undefined) throw overlap(op, base + x * span);
       }
+      for (; k < hi; k++, code += step) ch[k & (CHUNK - 1)] = code;
     }
   } else {
     for (let k = a; k < b; k++) {
