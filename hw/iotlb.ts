@@ -234,8 +234,15 @@ export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans: readonly numbe
   if (scope.start === undefined && scope.end === undefined) {
     return new Iotlb(tlb.capacity, tlb.size - dt.size, tlb.domains.delete(domain), tlb.queue, tlb.nextSeq);
   }
-  const start = scope.start ?? 0;
-  const end = scope.end ?? Infinity;
+  return tlbInvalidateRange(tlb, domain, scope.start ?? 0, scope.end ?? Infinity, spans);
+}
+
+/** Drops the domain's entries that overlap granules [start, end) (tlbInvalidate's range
+ *  case, without a scope object). */
+export function tlbInvalidateRange(tlb: Iotlb, domain: number, start: number, end: number, spans: readonly number[]): Iotlb {
+  if (tlb.size === 0) return tlb;
+  const dt = tlb.domains.get(domain);
+  if (dt === undefined) return tlb;
   let trees: (Tree | undefined)[] | undefined;
   let gone = 0;
   for (let d = 0; d < dt.trees.length; d++) {

@@ -438,6 +438,7 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
 
 const U64_END = 1n << 64n;
 const B53 = 1n << 53n;
+const TWO53 = 2 ** 53;
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
 function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
@@ -519,31 +520,41 @@ export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?
   return mapTriples(pt, R, prot, c);
 }
 
+/**
+ * `x` in granules when it is the usual kind of address or length: a granule multiple
+ * below 2^53, so exact as a number; else -1. One Number() conversion (a runtime call,
+ * dearer than the comparisons), no bigint arithmetic: Number() rounds monotonically, so
+ * a bigint at or above 2^53 stays there and a negative one stays negative.
+ */
+export function usualGranules(f: PtFormat, x: bigint): number {
+  const v = Number(x);
+  return v >= 0 && v < TWO53 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
+}
+
+/** Unmaps granules [start, end) (0 <= start < end <= the table's reach, exact numbers);
+ *  `granules` counts those that were mapped. */
+export function unmapGranules(pt: PageTable, start: number, end: number, c?: PtCounters): { pt: PageTable; granules: number } {
+  const op = new Op(pt, c);
+  const root = unmapIn(op, pt.root, 0, 0, start, end);
+  return { pt: finish(pt, op, root), granules: op.unmapped };
+}
+
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  const G = f.granule;
-  let start = -1;
-  let end = -1;
+  let start = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  let end = start + n;
   // The usual range converts with number arithmetic; anything else takes the checks.
-  if (iova >= 0n && iova < B53 && length > 0n && length < B53) {
-    const a = Number(iova);
-    const n = Number(length);
-    if (((a | n) & (G - 1)) === 0 && a + n <= f.reachNumber) {
-      start = a / G;
-      end = (a + n) / G;
-    }
-  }
-  if (start < 0) {
+  if (start < 0 || n <= 0 || end > f.reachNumber / f.granule) {
     const top = f.reach;
     checkAligned(f, iova, length);
     if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
     if (iova >= top) return { pt, unmapped: 0n };
     ({ start, end } = toGranules(f, iova, iova + length > top ? top - iova : length));
   }
-  const op = new Op(pt, c);
-  const root = unmapIn(op, pt.root, 0, 0, start, end);
-  return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped) << BigInt(f.granuleShift) };
+  const r = unmapGranules(pt, start, end, c);
+  return { pt: r.pt, unmapped: BigInt(r.granules) << BigInt(f.granuleShift) };
 }
 
 /** Leaf translating granule `page`, or undefined. The hot path of DMA misses. */
