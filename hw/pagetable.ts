@@ -437,8 +437,18 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
 }
 
 const U64_END = 1n << 64n;
-const B53 = 1n << 53n;
 const TWO53 = 2 ** 53;
+
+/**
+ * `x` in granules when it is the usual kind of address or length: a granule multiple
+ * below 2^53, so exact as a number; else -1. One Number() conversion (a runtime call,
+ * dearer than the comparisons), no bigint arithmetic: Number() rounds monotonically, so
+ * a bigint at or above 2^53 stays there and a negative one stays negative.
+ */
+export function usualGranules(f: PtFormat, x: bigint): number {
+  const v = Number(x);
+  return v >= 0 && v < TWO53 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
+}
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
 function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
@@ -459,18 +469,16 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 
 /**
  * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
- * kind: iova, pa and length below 2^53 (exact numbers), granule aligned, inside the
- * table's reach. Number checks after bigint-literal comparisons: nothing is allocated.
+ * kind: iova, pa and length granule multiples below 2^53 (exact numbers), inside the
+ * table's reach. Three Number() conversions, no bigint arithmetic, nothing allocated.
  */
 function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
-  if (!(iova >= 0n && iova < B53 && pa >= 0n && pa < B53 && length > 0n && length < B53)) return false;
-  const G = f.granule;
-  const a = Number(iova);
-  const n = Number(length);
-  const p = Number(pa);
-  // a + n is exact whenever it is <= 2^iovaBits (<= 2^53), and above otherwise.
-  if (((a | n | p) & (G - 1)) !== 0 || a + n > f.reachNumber) return false;
-  R.push(a / G, (a + n) / G, p / G);
+  const a = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  const p = usualGranules(f, pa);
+  // a + n is exact: both are below 2^53 / granule.
+  if (a < 0 || n <= 0 || p < 0 || a + n > f.reachNumber / f.granule) return false;
+  R.push(a, a + n, p);
   return true;
 }
 
@@ -518,17 +526,6 @@ export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?
   // `map` words the error.
   if (!ok || runs.length === 0) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
   return mapTriples(pt, R, prot, c);
-}
-
-/**
- * `x` in granules when it is the usual kind of address or length: a granule multiple
- * below 2^53, so exact as a number; else -1. One Number() conversion (a runtime call,
- * dearer than the comparisons), no bigint arithmetic: Number() rounds monotonically, so
- * a bigint at or above 2^53 stays there and a negative one stays negative.
- */
-export function usualGranules(f: PtFormat, x: bigint): number {
-  const v = Number(x);
-  return v >= 0 && v < TWO53 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
 }
 
 /** Unmaps granules [start, end) (0 <= start < end <= the table's reach, exact numbers);
