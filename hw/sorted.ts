@@ -195,6 +195,11 @@ export class SortedMap<V> {
     }
   }
 
+  /** Appends every value, in key order, to `out`. */
+  pushValues(out: V[]): void {
+    for (const c of this.chunks) for (let i = 0; i < c.vals.length; i++) out.push(c.vals[i]!);
+  }
+
   /** All entries in key order. */
   *entries(): Generator<[number, V]> {
     for (const c of this.chunks) for (let i = 0; i < c.keys.length; i++) yield [c.keys[i]!, c.vals[i]!];
