@@ -144,8 +144,9 @@ export class SortedMap<V> {
   }
 
   get(k: number): V | undefined {
-    if (this.size === 0) return undefined;
-    const c = this.chunks[Math.max(0, bound(this.mins, k, true) - 1)]!;
+    // Below the first key: no search (an IOTLB probes every leaf size's list in turn).
+    if (this.size === 0 || k < this.mins[0]!) return undefined;
+    const c = this.chunks[bound(this.mins, k, true) - 1]!;
     const pos = bound(c.keys, k, false);
     return pos < c.keys.length && c.keys[pos] === k ? c.vals[pos] : undefined;
   }
