@@ -10,7 +10,7 @@
 // Also here: IOTLB invalidation as the driver issues it, alone or right after an unmap
 // (domainUnmapSync, iommu_unmap + iotlb_sync as one step).
 
-import { READ, WRITE } from './format.js';
+import { READ, WRITE, smallNumber } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbInvalidateRange, tlbLookup } from './iotlb.js';
 import { PageTable, leafAt, leafDepth, leafPfn, leafProt, unmapGranules, usualGranules } from './pagetable.js';
 import { markDirty } from './ptiter.js';
@@ -61,8 +61,9 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   // Bigint-literal checks, then exact numbers below top (iova < 2^48; a length of 2^53
   // or more reaches beyond top whatever a is, and a + n is exact up to top).
   if (iova >= f.reach) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
-  const a = Number(iova);
-  const n = length < B53 ? Number(length) : Infinity;
+  const a = smallNumber(iova);
+  const len = smallNumber(length); // length > 0: -1 means 2^53 or more
+  const n = len < 0 ? Infinity : len;
   const beyond = a + n > top;
   const end = beyond ? top : a + n;
   const need = dir === 'write' ? WRITE : READ;

@@ -15,7 +15,7 @@
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
 // `nodes` and `leaves` always equal what a full traversal would count.
 
-import { ENTRIES, PtFormat, RW, spanBytes } from './format.js';
+import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
 
 /**
  * A leaf PTE, packed: pfn * 64 + depth * 8 + bits, where bits = READ | WRITE (+ DIRTY
@@ -437,17 +437,15 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
 }
 
 const U64_END = 1n << 64n;
-const TWO53 = 2 ** 53;
 
 /**
  * `x` in granules when it is the usual kind of address or length: a granule multiple
- * below 2^53, so exact as a number; else -1. One Number() conversion (a runtime call,
- * dearer than the comparisons), no bigint arithmetic: Number() rounds monotonically, so
- * a bigint at or above 2^53 stays there and a negative one stays negative.
+ * below 2^53, so exact as a number; else -1. No Number() call, no bigint arithmetic
+ * (smallNumber).
  */
 export function usualGranules(f: PtFormat, x: bigint): number {
-  const v = Number(x);
-  return v >= 0 && v < TWO53 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
+  const v = smallNumber(x);
+  return v >= 0 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
 }
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
@@ -470,7 +468,7 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 /**
  * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
  * kind: iova, pa and length granule multiples below 2^53 (exact numbers), inside the
- * table's reach. Three Number() conversions, no bigint arithmetic, nothing allocated.
+ * table's reach. No Number() call, no bigint arithmetic, nothing allocated.
  */
 function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
   const a = usualGranules(f, iova);
