@@ -44,8 +44,8 @@ export function hwMapRuns(d: W, domain: number, runs: readonly hw.MapRun[], prot
 
 /** Unmaps and then invalidates the IOTLB for the range, as iommu_unmap + iotlb_sync do. */
 export function hwUnmap(d: W, unit: string, domain: number, iova: bigint, length: bigint): bigint {
-  const r = hw.domainUnmap(get(d), domain, iova, length);
-  put(d, hasBug(d, 'unmap-no-flush') ? r.hw : hw.invalidate(r.hw, unit, { domain, iova, length }));
+  const r = hasBug(d, 'unmap-no-flush') ? hw.domainUnmap(get(d), domain, iova, length) : hw.domainUnmapSync(get(d), unit, domain, iova, length);
+  put(d, r.hw);
   return r.unmapped;
 }
 

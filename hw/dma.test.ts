@@ -13,6 +13,7 @@ import {
   dma,
   domainMap,
   domainUnmap,
+  domainUnmapSync,
   faultLog,
   freeDomain,
   invalidate,
@@ -213,6 +214,28 @@ test('IOTLB: superpage entries; a range invalidation inside one drops the whole 
   hw = invalidate(hw, 'dmar0', { domain: d, iova: 0x50000000n, length: K4 });
   hw = invalidate(hw, 'dmar0', { domain: d + 1, iova: 0n, length: 1n << 48n }); // other domain: no-op
   assert.equal(iotlbContents(hw, 'dmar0').map((e) => e.pageSize), [K4, M2]);
+});
+
+test('domainUnmapSync equals domainUnmap then a range invalidation, usual ranges or not', () => {
+  let { hw, d } = setup();
+  hw = domainMap(hw, d, M2, 0x400000n, M2, RW); // one 2 MiB leaf
+  hw = domainMap(hw, d, 0x400000n, 0x9000n, 4n * K4, RW);
+  for (const a of [M2 + 5n, 0x400000n, 0x402000n]) hw = dma(hw, 'dmar0', 'dev0', a, 1n, 'read').hw;
+  const cases: [bigint, bigint][] = [
+    [0x400000n, 2n * K4], // usual: leaves and IOTLB entries go
+    [M2 + K4, K4], // splits the 2 MiB leaf; its IOTLB entry goes whole
+    [0x800000n, K4], // nothing mapped: same state
+    [0xfffffffff000n, 1n << 20n], // past the 48-bit reach: the checked path
+    [1n << 60n, K4],
+  ];
+  for (const [iova, length] of cases) {
+    const two = domainUnmap(hw, d, iova, length);
+    const one = domainUnmapSync(hw, 'dmar0', d, iova, length);
+    assert.is(one.unmapped, two.unmapped);
+    assert.equal(domainRuns(one.hw, d), domainRuns(two.hw, d));
+    assert.equal(iotlbContents(one.hw, 'dmar0'), iotlbContents(invalidate(two.hw, 'dmar0', { domain: d, iova, length }), 'dmar0'));
+  }
+  assert.is(domainUnmapSync(hw, 'dmar0', d, 0x800000n, K4).hw, hw);
 });
 
 test.run();

@@ -7,12 +7,14 @@
 // bits, and appends one record to the unit's fault log. A tracked write sets DIRTY on
 // the leaf the current page table has at that IOVA (none if a stale IOTLB entry was
 // used for an unmapped range: there is no PTE left to mark).
+// Also here: IOTLB invalidation as the driver issues it, alone or right after an unmap
+// (domainUnmapSync, iommu_unmap + iotlb_sync as one step).
 
-import { READ, WRITE } from './format.js';
-import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbLookup } from './iotlb.js';
-import { PageTable, leafAt, leafDepth, leafPfn, leafProt } from './pagetable.js';
+import { READ, WRITE, smallNumber } from './format.js';
+import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbInvalidateRange, tlbLookup } from './iotlb.js';
+import { PageTable, leafAt, leafDepth, leafPfn, leafProt, unmapGranules, usualGranules } from './pagetable.js';
 import { markDirty } from './ptiter.js';
-import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, getDomain, getUnit, withUnit } from './state.js';
+import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, domainUnmap, getDomain, getUnit, unitsWith, withUnit } from './state.js';
 
 export interface DmaSegment {
   iova: bigint;
@@ -59,8 +61,9 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   // Bigint-literal checks, then exact numbers below top (iova < 2^48; a length of 2^53
   // or more reaches beyond top whatever a is, and a + n is exact up to top).
   if (iova >= f.reach) return fail(hw, unit, rid, did, dir, 'not_present', iova, `iova beyond ${f.iovaBits}-bit ${f.name} reach`);
-  const a = Number(iova);
-  const n = length < B53 ? Number(length) : Infinity;
+  const a = smallNumber(iova);
+  const len = smallNumber(length); // length > 0: -1 means 2^53 or more
+  const n = len < 0 ? Infinity : len;
   const beyond = a + n > top;
   const end = beyond ? top : a + n;
   const need = dir === 'write' ? WRITE : READ;
@@ -178,6 +181,31 @@ export function invalidate(hw: HwState, unitName: string, scope: { domain?: numb
   const tlb = tlbInvalidate(unit.iotlb, { domain: scope.domain, start, end }, unit.format.spans);
   if (tlb === unit.iotlb) return hw;
   return withUnit(hw, new Unit(unit.name, unit.format, unit.contexts, tlb, unit.faults));
+}
+
+/**
+ * Unmaps [iova, iova+length) from a domain, then invalidates the unit's IOTLB for that
+ * range and domain, as iommu_unmap + iotlb_sync do: the same as domainUnmap followed by
+ * invalidate, but the usual range (granule aligned, exact numbers, inside the reach) is
+ * converted once and the result is built as one new state.
+ */
+export function domainUnmapSync(hw: HwState, unitName: string, id: number, iova: bigint, length: bigint): { hw: HwState; unmapped: bigint } {
+  const d = getDomain(hw, id);
+  const unit = getUnit(hw, unitName);
+  const f = unit.format;
+  const start = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  if (d.pt === null || d.pt.format !== f || start < 0 || n <= 0 || start + n > f.reachNumber / f.granule) {
+    const r = domainUnmap(hw, id, iova, length);
+    return { hw: invalidate(r.hw, unitName, { domain: id, iova, length }), unmapped: r.unmapped };
+  }
+  const r = unmapGranules(d.pt, start, start + n);
+  const tlb = tlbInvalidateRange(unit.iotlb, id, start, start + n, f.spans);
+  const units = tlb === unit.iotlb ? hw.units : unitsWith(hw, new Unit(unit.name, f, unit.contexts, tlb, unit.faults));
+  const domains = r.pt === d.pt ? hw.domains : hw.domains.set(id, new Domain(d.id, d.unit, d.kind, r.pt, d.dirtyTracking));
+  // Everything mapped was unmapped (the usual case): the caller's length, no conversion.
+  const unmapped = r.granules === n ? length : BigInt(r.granules * f.granule);
+  return { hw: units === hw.units && domains === hw.domains ? hw : new HwState(units, domains, hw.nextDomain), unmapped };
 }
 
 /** The unit's fault log, oldest first. */

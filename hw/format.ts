@@ -7,6 +7,24 @@
 // Granule and span arithmetic on numbers relies on every span and the granule being a
 // power of two below 2^31: for an integer x below 2^53, `x & (span - 1)` is x modulo the
 // span (the int32 conversion keeps the low bits), far cheaper than `%` on doubles.
+// Also here, for the same hot paths: smallNumber, an exact bigint -> number conversion
+// below 2^53 that avoids the Number() runtime call.
+
+// Number(bigint) is a runtime call (~15 ns). Writing the bigint into a BigUint64Array
+// and adding its two 32-bit halves gives the same exact number ~2x cheaper (measured
+// ~7 vs ~16 ns with the range check); the store wraps modulo 2^64, so callers check
+// the range with bigint comparisons first. The scratch holds nothing between calls.
+const U64 = new BigUint64Array(1);
+const U32 = new Uint32Array(U64.buffer);
+const LOW = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const B53 = 1n << 53n;
+
+/** x as an exact number when 0 <= x < 2^53, else -1. */
+export function smallNumber(x: bigint): number {
+  if (x < 0n || x >= B53) return -1;
+  U64[0] = x;
+  return U32[LOW]! + U32[1 - LOW]! * 4294967296;
+}
 
 export const READ = 1;
 export const WRITE = 2;

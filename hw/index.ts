@@ -39,7 +39,7 @@ export {
 } from './state.js';
 export type { ContextEntry, FaultKind, FaultRecord, DomainKind, DomainOptions } from './state.js';
 
-export { dma, invalidate, faultLog, clearFaults } from './dma.js';
+export { dma, invalidate, domainUnmapSync, faultLog, clearFaults } from './dma.js';
 export type { DmaResult, DmaSegment, DmaDir } from './dma.js';
 
 export { iotlbConsistent, iotlbContents, domainRuns, domainWalk, domainStats } from './checks.js';

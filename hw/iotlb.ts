@@ -36,7 +36,7 @@ export class TlbEntry {
     readonly pfn: number,
     /** READ|WRITE as cached at fill time (DIRTY stripped). */
     readonly prot: number,
-    /** Fill order (for debugging: the queue keeps the order itself). */
+    /** Fill order: the queue keeps it, and its compaction sorts by it. */
     readonly seq: number,
   ) {}
 }
@@ -105,27 +105,19 @@ function treeOf(domains: PMap<DomainTlb>, domain: number, depth: number): Tree |
 
 const isLive = (domains: PMap<DomainTlb>, e: TlbEntry): boolean => treeOf(domains, e.domain, e.depth)?.get(e.iovaBase) === e;
 
-/** The live entries of q, in order, in full chunks. */
-function qCompact(q: FillQueue, domains: PMap<DomainTlb>): FillQueue {
-  const all = qFlatten(q);
+/** The queue of the live entries alone: every entry of every list, in fill (seq) order,
+ *  in full chunks. Gathered from the lists and sorted by seq (unique, so the order is
+ *  total), which costs less than a liveness lookup per queued entry. */
+function qCompact(domains: PMap<DomainTlb>): FillQueue {
+  const live: TlbEntry[] = [];
+  for (const dt of domains.values()) for (const t of dt.trees) if (t !== undefined) t.pushValues(live);
+  live.sort(bySeq);
   const chunks: TlbEntry[][] = [];
-  let cur: TlbEntry[] = [];
-  let n = 0;
-  for (let ci = 0; ci < all.chunks.length; ci++) {
-    const c = all.chunks[ci]!;
-    for (let i = ci === 0 ? all.first : 0; i < c.length; i++) {
-      if (!isLive(domains, c[i]!)) continue;
-      cur.push(c[i]!);
-      n++;
-      if (cur.length === QCHUNK) {
-        chunks.push(cur);
-        cur = [];
-      }
-    }
-  }
-  if (cur.length > 0) chunks.push(cur);
-  return new FillQueue(chunks, 0, null, 0, n);
+  for (let i = 0; i < live.length; i += QCHUNK) chunks.push(live.slice(i, i + QCHUNK));
+  return new FillQueue(chunks, 0, null, 0, live.length);
 }
+
+const bySeq = (a: TlbEntry, b: TlbEntry): number => a.seq - b.seq;
 
 export class Iotlb {
   constructor(
@@ -212,7 +204,7 @@ export function tlbFill(tlb: Iotlb, domain: number, depth: number, iovaBase: num
   const grew = next.size - tree.size;
   domains = withTree(domains, domain, depth, next, grew);
   queue = qPush(queue, entry);
-  if (queue.length > 2 * tlb.capacity + QCHUNK) queue = qCompact(queue, domains);
+  if (queue.length > 2 * tlb.capacity + QCHUNK) queue = qCompact(domains);
   return { tlb: new Iotlb(tlb.capacity, size + grew, domains, queue, tlb.nextSeq + 1), entry };
 }
 
@@ -234,8 +226,15 @@ export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans: readonly numbe
   if (scope.start === undefined && scope.end === undefined) {
     return new Iotlb(tlb.capacity, tlb.size - dt.size, tlb.domains.delete(domain), tlb.queue, tlb.nextSeq);
   }
-  const start = scope.start ?? 0;
-  const end = scope.end ?? Infinity;
+  return tlbInvalidateRange(tlb, domain, scope.start ?? 0, scope.end ?? Infinity, spans);
+}
+
+/** Drops the domain's entries that overlap granules [start, end) (tlbInvalidate's range
+ *  case, without a scope object). */
+export function tlbInvalidateRange(tlb: Iotlb, domain: number, start: number, end: number, spans: readonly number[]): Iotlb {
+  if (tlb.size === 0) return tlb;
+  const dt = tlb.domains.get(domain);
+  if (dt === undefined) return tlb;
   let trees: (Tree | undefined)[] | undefined;
   let gone = 0;
   for (let d = 0; d < dt.trees.length; d++) {

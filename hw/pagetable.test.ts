@@ -3,7 +3,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes } from './format.js';
+import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes, smallNumber } from './format.js';
 import { PageTable, PtCounters, emptyTable, map, stats, unmap, walk } from './pagetable.js';
 import { runs } from './ptiter.js';
 
@@ -175,6 +175,15 @@ test('pa near 2^64 is exact', () => {
   assert.is(walk(pt, 2n * G1 - 1n)!.pa, (1n << 64n) - 1n);
   assert.equal(runs(pt), [{ iova: G1, pa, length: G1, prot: READ }]);
   assert.throws(() => map(pt, 0n, pa + K4, G1, READ), /u64/);
+});
+
+test('smallNumber: exact below 2^53, -1 outside (the 64-bit scratch never wraps a value in)', () => {
+  for (const x of [0n, 1n, 0xfffn, 0xffffffffn, 0x100000000n, 0x123456789abcn, (1n << 53n) - 1n]) assert.is(smallNumber(x), Number(x));
+  for (const x of [-1n, 1n << 53n, (1n << 64n) + 5n, -(1n << 64n), (1n << 64n) - 1n, 1n << 100n]) assert.is(smallNumber(x), -1);
+  // Ranges that would wrap into small numbers stay unusual for map and unmap.
+  const pt = emptyTable(VTD_SL, depthsForSizes(VTD_SL, VTD_SL.pageSizes));
+  assert.throws(() => map(pt, (1n << 64n) + 0x1000n, 0x1000n, 0x1000n, RW));
+  assert.throws(() => unmap(pt, -0x1000n, 0x1000n));
 });
 
 test.run();

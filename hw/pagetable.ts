@@ -15,7 +15,7 @@
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
 // `nodes` and `leaves` always equal what a full traversal would count.
 
-import { ENTRIES, PtFormat, RW, spanBytes } from './format.js';
+import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
 
 /**
  * A leaf PTE, packed: pfn * 64 + depth * 8 + bits, where bits = READ | WRITE (+ DIRTY
@@ -120,6 +120,16 @@ export class NodeEdit {
     const ch = this.chunks[c] as PtSlot[] | undefined;
     if (this.owned & (1 << c)) return ch!;
     const mine = ch ? ch.slice() : emptyChunk();
+    this.chunks[c] = mine;
+    this.owned |= 1 << c;
+    return mine;
+  }
+
+  /** A new, empty, writable chunk c if chunk c is absent (nothing to copy or check),
+   *  else undefined. */
+  fresh(c: number): PtSlot[] | undefined {
+    if (this.chunks[c] !== undefined) return undefined;
+    const mine = emptyChunk();
     this.chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
@@ -270,14 +280,16 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
     const step = span * LEAF_MUL;
     let code = p * LEAF_MUL + depth * 8 + prot;
     for (let k = a; k < b; ) {
-      const ch = edit.own(k >>> CHUNK_BITS);
-      const stop = ((k >>> CHUNK_BITS) + 1) << CHUNK_BITS;
+      const c = k >>> CHUNK_BITS;
+      const stop = (c + 1) << CHUNK_BITS;
       const hi = stop < b ? stop : b;
-      for (; k < hi; k++, code += step) {
-        const j = k & (CHUNK - 1);
-        if (ch[j] !== undefined) throw overlap(op, base + k * span);
-        ch[j] = code;
+      // A chunk that was absent holds nothing to overlap: written without checks.
+      let ch = edit.fresh(c);
+      if (ch === undefined) {
+        ch = edit.own(c);
+        for (let x = k; x < hi; x++) if (ch[x & (CHUNK - 1)] !== undefined) throw overlap(op, base + x * span);
       }
+      for (; k < hi; k++, code += step) ch[k & (CHUNK - 1)] = code;
     }
   } else {
     for (let k = a; k < b; k++) {
@@ -425,7 +437,16 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
 }
 
 const U64_END = 1n << 64n;
-const B53 = 1n << 53n;
+
+/**
+ * `x` in granules when it is the usual kind of address or length: a granule multiple
+ * below 2^53, so exact as a number; else -1. No Number() call, no bigint arithmetic
+ * (smallNumber).
+ */
+export function usualGranules(f: PtFormat, x: bigint): number {
+  const v = smallNumber(x);
+  return v >= 0 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
+}
 
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
 function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
@@ -446,18 +467,16 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 
 /**
  * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
- * kind: iova, pa and length below 2^53 (exact numbers), granule aligned, inside the
- * table's reach. Number checks after bigint-literal comparisons: nothing is allocated.
+ * kind: iova, pa and length granule multiples below 2^53 (exact numbers), inside the
+ * table's reach. No Number() call, no bigint arithmetic, nothing allocated.
  */
 function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
-  if (!(iova >= 0n && iova < B53 && pa >= 0n && pa < B53 && length > 0n && length < B53)) return false;
-  const G = f.granule;
-  const a = Number(iova);
-  const n = Number(length);
-  const p = Number(pa);
-  // a + n is exact whenever it is <= 2^iovaBits (<= 2^53), and above otherwise.
-  if (((a | n | p) & (G - 1)) !== 0 || a + n > f.reachNumber) return false;
-  R.push(a / G, (a + n) / G, p / G);
+  const a = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  const p = usualGranules(f, pa);
+  // a + n is exact: both are below 2^53 / granule.
+  if (a < 0 || n <= 0 || p < 0 || a + n > f.reachNumber / f.granule) return false;
+  R.push(a, a + n, p);
   return true;
 }
 
@@ -507,31 +526,30 @@ export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?
   return mapTriples(pt, R, prot, c);
 }
 
+/** Unmaps granules [start, end) (0 <= start < end <= the table's reach, exact numbers);
+ *  `granules` counts those that were mapped. */
+export function unmapGranules(pt: PageTable, start: number, end: number, c?: PtCounters): { pt: PageTable; granules: number } {
+  const op = new Op(pt, c);
+  const root = unmapIn(op, pt.root, 0, 0, start, end);
+  return { pt: finish(pt, op, root), granules: op.unmapped };
+}
+
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  const G = f.granule;
-  let start = -1;
-  let end = -1;
+  let start = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  let end = start + n;
   // The usual range converts with number arithmetic; anything else takes the checks.
-  if (iova >= 0n && iova < B53 && length > 0n && length < B53) {
-    const a = Number(iova);
-    const n = Number(length);
-    if (((a | n) & (G - 1)) === 0 && a + n <= f.reachNumber) {
-      start = a / G;
-      end = (a + n) / G;
-    }
-  }
-  if (start < 0) {
+  if (start < 0 || n <= 0 || end > f.reachNumber / f.granule) {
     const top = f.reach;
     checkAligned(f, iova, length);
     if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);
     if (iova >= top) return { pt, unmapped: 0n };
     ({ start, end } = toGranules(f, iova, iova + length > top ? top - iova : length));
   }
-  const op = new Op(pt, c);
-  const root = unmapIn(op, pt.root, 0, 0, start, end);
-  return { pt: finish(pt, op, root), unmapped: BigInt(op.unmapped) << BigInt(f.granuleShift) };
+  const r = unmapGranules(pt, start, end, c);
+  return { pt: r.pt, unmapped: BigInt(r.granules) << BigInt(f.granuleShift) };
 }
 
 /** Leaf translating granule `page`, or undefined. The hot path of DMA misses. */

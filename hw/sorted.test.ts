@@ -31,6 +31,8 @@ test('matches a Map reference through sets, deletes and range queries; old versi
     }
     assert.is(m.size, ref.size);
     assert.is(m.get(k), ref.get(k));
+    // Deletions merge small chunks: the list never thins out to a few keys per chunk.
+    assert.ok(m.chunks.length <= m.size / 4 + 2, `${m.chunks.length} chunks for ${m.size} keys`);
     if (i % 97 === 0) {
       const all = sortedRef(ref);
       assert.equal([...m.entries()], all);
@@ -66,6 +68,7 @@ test('deleteRange matches a Map reference, returns what it removed, keeps old ve
     for (const [key] of want) ref.delete(key);
     m = next;
     assert.is(m.size, ref.size);
+    assert.ok(m.chunks.length <= m.size / 4 + 2, `${m.chunks.length} chunks for ${m.size} keys`);
     assert.equal([...m.entries()], sortedRef(ref));
     if (i % 50 === 0) snapshots.push([m, sortedRef(ref)]);
   }
@@ -73,6 +76,22 @@ test('deleteRange matches a Map reference, returns what it removed, keeps old ve
   assert.is(m.deleteRange(-Infinity, Infinity, all).size, 0);
   assert.is(all.length, ref.size);
   for (const [s, want] of snapshots) assert.equal([...s.entries()], want);
+});
+
+test('thinning out by deletes or range deletes merges chunks; contents stay exact', () => {
+  for (const ranged of [false, true]) {
+    let m = SortedMap.empty<number>();
+    for (let k = 0; k < 1000; k++) m = m.set(k, k);
+    const full = m;
+    for (let k = 0; k < 1000; k += 8) {
+      if (ranged) m = m.deleteRange(k + 1, k + 8);
+      else for (let j = k + 1; j < k + 8; j++) m = m.delete(j);
+    }
+    assert.equal([...m.entries()].map(([k]) => k), Array.from({ length: 125 }, (_, i) => i * 8));
+    assert.ok(m.chunks.length <= m.size / 4 + 2, `${m.chunks.length} chunks for ${m.size} keys`);
+    assert.is(full.size, 1000);
+    assert.equal([...full.entries()].length, 1000);
+  }
 });
 
 test('delete of an absent key returns the same map', () => {

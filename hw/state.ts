@@ -90,12 +90,17 @@ export function getDomain(hw: HwState, id: number): Domain {
   return d;
 }
 
-export function withUnit(hw: HwState, unit: Unit): HwState {
+/** hw's units with `unit` in place of the one of its name. */
+export function unitsWith(hw: HwState, unit: Unit): Unit[] {
   // A plain copy, not frozen: V8 copies a frozen array several times slower, and the
   // units array is copied on every IOTLB fill.
   const units = hw.units.slice();
   for (let i = 0; i < units.length; i++) if (units[i]!.name === unit.name) units[i] = unit;
-  return new HwState(units, hw.domains, hw.nextDomain);
+  return units;
+}
+
+export function withUnit(hw: HwState, unit: Unit): HwState {
+  return new HwState(unitsWith(hw, unit), hw.domains, hw.nextDomain);
 }
 
 export function withDomain(hw: HwState, d: Domain): HwState {
