@@ -114,6 +114,7 @@ export function ownsPages(t: PagesTable): boolean {
   return owned === t;
 }
 
+/** Ends the ownership of `t` (null: of whichever table is owned, as the in-place stepper's release does). */
 export function disownPages(t: PagesTable | null): void {
   if (t === null || owned === t) owned = null;
 }
