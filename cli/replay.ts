@@ -280,8 +280,13 @@ export function replaySource(file: string, source: EntrySource, opts: ReplayOpti
         case 'fault':
           counts.fault++;
           break;
-        default:
+        case 'pending':
           counts.pending++;
+          break;
+        default: {
+          const never: never = outcome;
+          throw new Error(`unknown outcome ${JSON.stringify(never)}`);
+        }
       }
       let divergence: Divergence | null = null;
       if (entry.expect !== undefined) {

@@ -300,10 +300,9 @@ function fastUnsigned(bits: 8 | 16 | 32 | 64): FastParser {
       if (!Number.isSafeInteger(v)) return undefined;
       n = v + 0; // -0 becomes 0, as through BigInt
     } else if (typeof v === 'string') {
-      // At most 13 hex / 15 decimal digits: exact as a double.
-      const d = plainDigits(v);
-      if (!((d === 16 && v.length <= 15) || (d === 10 && v.length <= 15))) return undefined;
-      n = Number(v);
+      const x = shortPlainInteger(v);
+      if (x === undefined) return undefined;
+      n = x;
     } else return undefined;
     return n >= 0 && n <= hi ? n : undefined;
   };

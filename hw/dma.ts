@@ -12,9 +12,9 @@
 
 import { READ, WRITE, smallNumber } from './format.js';
 import { Iotlb, TlbEntry, tlbFill, tlbInvalidate, tlbInvalidateRange, tlbLookup } from './iotlb.js';
-import { PageTable, leafAt, leafDepth, leafPfn, leafProt, unmapGranules, usualGranules } from './pagetable.js';
+import { PageTable, leafAt, leafDepth, leafPfn, leafProt, unmapGranules, usualGranules, usualRange } from './pagetable.js';
 import { markDirty } from './ptiter.js';
-import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, domainUnmap, getDomain, getUnit, unitsWith, withUnit } from './state.js';
+import { Domain, FaultKind, FaultLog, FaultRecord, HwState, Unit, domainUnmap, getDomain, getUnit, unitsWith, withPt, withUnit } from './state.js';
 
 export interface DmaSegment {
   iova: bigint;
@@ -133,7 +133,7 @@ export function dma(hw: HwState, unitName: string, rid: string, iova: bigint, le
   // Publish side effects (fills, dirty bits) whether or not the DMA faulted later on.
   let out = hw;
   if (domain && pt && pt !== domain.pt) {
-    out = new HwState(out.units, out.domains.set(did, new Domain(domain.id, domain.unit, domain.kind, pt, domain.dirtyTracking)), out.nextDomain);
+    out = new HwState(out.units, out.domains.set(did, withPt(domain, pt)), out.nextDomain);
   }
   if (tlb !== unit.iotlb) {
     unit = new Unit(unit.name, f, unit.contexts, tlb, unit.faults);
@@ -193,16 +193,16 @@ export function domainUnmapSync(hw: HwState, unitName: string, id: number, iova:
   const d = getDomain(hw, id);
   const unit = getUnit(hw, unitName);
   const f = unit.format;
-  const start = usualGranules(f, iova);
-  const n = usualGranules(f, length);
-  if (d.pt === null || d.pt.format !== f || start < 0 || n <= 0 || start + n > f.reachNumber / f.granule) {
+  const start = usualRange(f, iova, length);
+  if (d.pt === null || d.pt.format !== f || start < 0) {
     const r = domainUnmap(hw, id, iova, length);
     return { hw: invalidate(r.hw, unitName, { domain: id, iova, length }), unmapped: r.unmapped };
   }
+  const n = usualGranules(f, length);
   const r = unmapGranules(d.pt, start, start + n);
   const tlb = tlbInvalidateRange(unit.iotlb, id, start, start + n, f.spans);
   const units = tlb === unit.iotlb ? hw.units : unitsWith(hw, new Unit(unit.name, f, unit.contexts, tlb, unit.faults));
-  const domains = r.pt === d.pt ? hw.domains : hw.domains.set(id, new Domain(d.id, d.unit, d.kind, r.pt, d.dirtyTracking));
+  const domains = r.pt === d.pt ? hw.domains : hw.domains.set(id, withPt(d, r.pt));
   // Everything mapped was unmapped (the usual case): the caller's length, no conversion.
   const unmapped = r.granules === n ? length : BigInt(r.granules * f.granule);
   return { hw: units === hw.units && domains === hw.domains ? hw : new HwState(units, domains, hw.nextDomain), unmapped };

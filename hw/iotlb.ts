@@ -221,12 +221,10 @@ export function tlbInvalidate(tlb: Iotlb, scope: TlbScope, spans: readonly numbe
   if (tlb.size === 0) return tlb;
   if (scope.domain === undefined) return new Iotlb(tlb.capacity, 0, PMap.empty(), FillQueue.EMPTY, tlb.nextSeq);
   const domain = scope.domain;
+  if (scope.start !== undefined || scope.end !== undefined) return tlbInvalidateRange(tlb, domain, scope.start ?? 0, scope.end ?? Infinity, spans);
   const dt = tlb.domains.get(domain);
   if (dt === undefined) return tlb;
-  if (scope.start === undefined && scope.end === undefined) {
-    return new Iotlb(tlb.capacity, tlb.size - dt.size, tlb.domains.delete(domain), tlb.queue, tlb.nextSeq);
-  }
-  return tlbInvalidateRange(tlb, domain, scope.start ?? 0, scope.end ?? Infinity, spans);
+  return new Iotlb(tlb.capacity, tlb.size - dt.size, tlb.domains.delete(domain), tlb.queue, tlb.nextSeq);
 }
 
 /** Drops the domain's entries that overlap granules [start, end) (tlbInvalidate's range

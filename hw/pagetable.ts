@@ -448,6 +448,17 @@ export function usualGranules(f: PtFormat, x: bigint): number {
   return v >= 0 && (v & (f.granule - 1)) === 0 ? v / f.granule : -1;
 }
 
+/**
+ * The first granule of [iova, iova+length) when the range is the usual kind (both
+ * usualGranules, not empty, inside the table's reach), else -1; its granule count is
+ * usualGranules(f, length). a + n is exact: both are below 2^53 / granule.
+ */
+export function usualRange(f: PtFormat, iova: bigint, length: bigint): number {
+  const a = usualGranules(f, iova);
+  const n = usualGranules(f, length);
+  return a < 0 || n <= 0 || a + n > f.reachNumber / f.granule ? -1 : a;
+}
+
 /** Validates a caller's range and converts it to granules; a bad range is a caller bug. */
 function checkAligned(f: PtFormat, iova: bigint, length: bigint): void {
   const mask = f.granuleMask;
@@ -471,12 +482,10 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
  * table's reach. No Number() call, no bigint arithmetic, nothing allocated.
  */
 function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
-  const a = usualGranules(f, iova);
-  const n = usualGranules(f, length);
+  const a = usualRange(f, iova, length);
   const p = usualGranules(f, pa);
-  // a + n is exact: both are below 2^53 / granule.
-  if (a < 0 || n <= 0 || p < 0 || a + n > f.reachNumber / f.granule) return false;
-  R.push(a, a + n, p);
+  if (a < 0 || p < 0) return false;
+  R.push(a, a + usualGranules(f, length), p);
   return true;
 }
 
@@ -537,11 +546,10 @@ export function unmapGranules(pt: PageTable, start: number, end: number, c?: PtC
 /** Unmaps [iova, iova+length); the part beyond the table's reach has nothing to unmap. */
 export function unmap(pt: PageTable, iova: bigint, length: bigint, c?: PtCounters): { pt: PageTable; unmapped: bigint } {
   const f = pt.format;
-  let start = usualGranules(f, iova);
-  const n = usualGranules(f, length);
-  let end = start + n;
+  let start = usualRange(f, iova, length);
+  let end = start + usualGranules(f, length);
   // The usual range converts with number arithmetic; anything else takes the checks.
-  if (start < 0 || n <= 0 || end > f.reachNumber / f.granule) {
+  if (start < 0) {
     const top = f.reach;
     checkAligned(f, iova, length);
     if (iova + length > U64_END) throw new Error(`unmap range 0x${iova.toString(16)}+0x${length.toString(16)} beyond u64`);

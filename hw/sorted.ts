@@ -1,6 +1,6 @@
 // Persistent sorted map from numbers to values, as a list of small sorted chunks: an
-// update copies one chunk (<= CHUNK entries) and the chunk list (and the list of chunk
-// minima only when one changes), a range query costs a binary search plus the hits.
+// update copies one chunk (<= CHUNK entries; two when a deletion merges neighbours) and
+// the chunk list (and the list of chunk minima only when one changes), a range query costs a binary search plus the hits.
 // Keys sit in plain number arrays (chunk minima, and each chunk's keys) apart from the
 // values, so a binary search reads a few contiguous cache lines instead of one value
 // object per step (measured: with cold caches, IOTLB invalidation ~1.27 -> ~1.01 µs and

@@ -167,7 +167,7 @@ function pagingTable(d: Domain): PageTable {
   return d.pt;
 }
 
-const withPt = (d: Domain, pt: PageTable): Domain => new Domain(d.id, d.unit, d.kind, pt, d.dirtyTracking);
+export const withPt = (d: Domain, pt: PageTable): Domain => new Domain(d.id, d.unit, d.kind, pt, d.dirtyTracking);
 
 /** Maps [iova, iova+length) to pa. Does NOT invalidate the IOTLB. Overlap is a bug: throws. */
 export function domainMap(hw: HwState, id: number, iova: bigint, pa: bigint, length: bigint, prot: number): HwState {

@@ -51,7 +51,8 @@ let early: Started | null = null;
 
 /**
  * For a command line `replay [FLAGS] FILE...` (replay's flags take no values), starts
- * the worker of the first FILE now if it will be piped. A wrong guess only costs the
+ * the worker of the first argument that is not a flag (nor `-`, stdin) now if it will
+ * be piped; a later `--` is not looked for. A wrong guess only costs the
  * second core a few batches of parsing.
  */
 export function startEarly(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): void {
