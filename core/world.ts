@@ -231,6 +231,19 @@ export function shallowWorld(w: World): Mutable<World> {
   return c;
 }
 
+/**
+ * Writes every field of `from` into `to` (a shallow op's result back into the World an
+ * in-place stepper owns): the same fields as shallowWorld, as plain stores, which cost a
+ * fraction of Object.assign on a DMA-heavy replay (measured).
+ */
+export function assignWorld(to: Mutable<World>, from: World): void {
+  to.platform = from.platform; to.procs = from.procs; to.files = from.files; to.nextFile = from.nextFile;
+  to.ctxs = from.ctxs; to.nextCtx = from.nextCtx; to.devices = from.devices; to.groups = from.groups;
+  to.cdevs = from.cdevs; to.users = from.users; to.procSerial = from.procSerial; to.maxPid = from.maxPid;
+  to.mem = from.mem; to.hw = from.hw;
+  if (from.bugs !== undefined) to.bugs = from.bugs;
+}
+
 /** A shallow copy of a ctx (one hidden class, as shallowWorld). */
 export function shallowCtx(c: Ctx): Mutable<Ctx> {
   return {
