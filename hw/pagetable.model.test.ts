@@ -1,6 +1,7 @@
 // Seeded differential test: random map/unmap sequences on each format against a plain
 // interval-list reference, checking runs, walks, unmapped byte counts, the structural
-// invariants (counts, no empty non-root table, aligned leaves at allowed depths) and
+// invariants (counts, no empty non-root table, aligned leaves at allowed depths, chunk
+// lengths) and
 // that every earlier table version still reads as it did.
 
 import { test } from 'uvu';
@@ -52,6 +53,10 @@ function checkStructure(pt: PageTable): void {
     assert.is(n.used, used);
     assert.is(n.slots.length, 512);
     if (!isRoot) assert.ok(used > 0, 'empty non-root table page');
+    // Chunk index and chunks are at most 16 x 32 long; an array is never longer than
+    // its last entry needs once an unmap wrote it, and never holds a slot past 512.
+    assert.ok(n.chunks.length <= 16, 'chunk index too long');
+    for (const ch of n.chunks) if (ch !== undefined) assert.ok(ch.length > 0 && ch.length <= 32, `chunk of ${ch.length}`);
     for (const x of n.slots) {
       if (typeof x === 'number' || typeof x === 'bigint') {
         // Plain checks: uvu asserts per leaf would dominate the run time.

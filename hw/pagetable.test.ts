@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes, smallNumber } from './format.js';
-import { PageTable, PtCounters, emptyTable, map, stats, unmap, walk } from './pagetable.js';
+import { PageTable, PtCounters, PtNode, emptyTable, leafCode, map, stats, unmap, walk } from './pagetable.js';
 import { runs } from './ptiter.js';
 
 const K4 = 0x1000n;
@@ -184,6 +184,39 @@ test('smallNumber: exact below 2^53, -1 outside (the 64-bit scratch never wraps 
   const pt = emptyTable(VTD_SL, depthsForSizes(VTD_SL, VTD_SL.pageSizes));
   assert.throws(() => map(pt, (1n << 64n) + 0x1000n, 0x1000n, 0x1000n, RW));
   assert.throws(() => unmap(pt, -0x1000n, 0x1000n));
+});
+
+test('table pages keep only the slots they use: sparse pages copy short arrays, unmaps trim them', () => {
+  let pt = emptyTable(VTD_SL, VTD_SL.leafDepths);
+  // One 4 KiB page at iova 0: the root and both lower tables hold one slot each.
+  pt = map(pt, 0n, 0x5000n, 0x1000n, RW);
+  for (let n: PtNode = pt.root, d = 0; d < 4; d++) {
+    assert.is(n.chunks.length, 1, `depth ${d} index`);
+    assert.is(n.chunks[0]!.length, 1, `depth ${d} chunk`);
+    const s = n.slot(0);
+    if (d < 3) n = s as PtNode;
+  }
+  // A page at the end of the same leaf table: the index and that chunk reach slot 511.
+  pt = map(pt, 511n * 0x1000n, 0x7000n, 0x1000n, RW);
+  const leafTable = (t: PageTable): PtNode => ((t.root.slot(0) as PtNode).slot(0) as PtNode).slot(0) as PtNode;
+  assert.is(leafTable(pt).chunks.length, 16);
+  assert.is(leafTable(pt).chunks[15]!.length, 32);
+  assert.is(leafTable(pt).slot(511), leafCode(7, RW, 3));
+  assert.is(leafTable(pt).slot(510), undefined);
+  assert.is(leafTable(pt).slot(100), undefined);
+  // Unmapping it trims the index back to the first chunk; the older table is unchanged.
+  const before = pt;
+  pt = unmap(pt, 511n * 0x1000n, 0x1000n).pt;
+  assert.is(leafTable(pt).chunks.length, 1);
+  assert.is(leafTable(before).slot(511), leafCode(7, RW, 3));
+  // A partial unmap inside a chunk trims that chunk's tail.
+  pt = map(pt, 0x1000n, 0x10000n, 0x4000n, RW); // slots 1..4
+  pt = unmap(pt, 0x3000n, 0x2000n).pt; // slots 3..4 go
+  assert.is(leafTable(pt).chunks[0]!.length, 3);
+  assert.equal(runs(pt), [
+    { iova: 0n, pa: 0x5000n, length: 0x1000n, prot: RW },
+    { iova: 0x1000n, pa: 0x10000n, length: 0x2000n, prot: RW },
+  ]);
 });
 
 test.run();

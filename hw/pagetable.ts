@@ -4,6 +4,9 @@
 // so cost follows the number of table entries written, never the number of bytes mapped.
 // A table page keeps its slots in 16 chunks of 32 (absent while empty): a copy shares
 // the chunks it does not write, so a small map copies 16 + 32 pointers per level, not 512.
+// The chunk index and each chunk are only as long as their last present slot needs (a
+// sparse page, like a root holding one slot, copies 1 + 1 pointers): most of what a map
+// or unmap allocates is these path copies.
 // A leaf is not an object but a packed code (see leafCode): a number, or for a pfn of
 // 2^47 and above a bigint with the same layout, so writing a run of leaves allocates
 // nothing per leaf (the codes of small pfns are small integers). A run of whole slots at
@@ -13,6 +16,7 @@
 // (an operation writes only chunks it created itself); a leaf's pfn is aligned to its own
 // size and its depth field is the depth of the slot holding it; a leaf code is a number
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
+// a chunk or chunk index an unmap wrote ends with a present entry (it trims the rest);
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
@@ -66,12 +70,13 @@ export function isTable(s: PtSlot): s is PtNode {
 
 const CHUNK_BITS = 5;
 const CHUNK = 1 << CHUNK_BITS;
-const NCHUNKS = ENTRIES / CHUNK;
 type Chunk = readonly PtSlot[];
 
 export class PtNode {
   constructor(
-    /** ENTRIES / 32 chunks of 32 slots; undefined: a chunk never written (all empty). */
+    /** Up to ENTRIES / 32 chunks of up to 32 slots, both as long as their last present
+     *  entry needs: a slot past its chunk's end, or in a chunk past the end or undefined,
+     *  is empty. */
     readonly chunks: readonly (Chunk | undefined)[],
     /** Number of present slots; 0 only for an empty root. */
     readonly used: number,
@@ -90,47 +95,76 @@ export class PtNode {
   }
 }
 
-// Shared by every empty table page, so never written (NodeEdit copies it). Not frozen on
-// purpose: V8 copies a frozen array ~30x slower than a plain one (slice of frozen elements).
-const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = new Array<Chunk | undefined>(NCHUNKS).fill(undefined);
+// Arrays of n empty slots, to slice: every chunk and chunk index then has the same
+// elements kind (packed, any value), which keeps the loads that read them monomorphic.
+// (Built from [undefined] and cut to length: an empty literal would have another kind.)
+const BLANK: readonly (readonly undefined[])[] = Array.from({ length: CHUNK + 1 }, (_, n) => {
+  const a: undefined[] = [undefined];
+  while (a.length < n) a.push(undefined);
+  a.length = n;
+  return a;
+});
 
-function emptyChunk(): PtSlot[] {
-  return [
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-  ];
+/** A fresh array of n empty slots. */
+const blank = <T>(n: number): (T | undefined)[] => BLANK[n]!.slice();
+
+/** `a` copied into a fresh array of length max(a.length, n). */
+function widened<T>(a: readonly T[], n: number): T[] {
+  if (a.length >= n) return a.slice();
+  const out = blank<T>(n) as T[];
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
 }
 
 /**
  * A copy-on-write edit of one table page, owned by one operation: the chunk index is
  * copied once, and each chunk once, at its first write; untouched chunks stay shared.
+ * `top` is the last slot the operation may write past what the page holds: copies and
+ * new chunks are made long enough for it at once, so they never grow (a grown array
+ * is a second allocation). Writes past it still work, growing the array.
  */
 export class NodeEdit {
   private readonly chunks: (Chunk | undefined)[];
   /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
-  constructor(base: PtNode | undefined) {
-    this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
+  /** Some slot was emptied: node() trims trailing empty slots and chunks. */
+  private emptied = false;
+  constructor(
+    base: PtNode | undefined,
+    private readonly top = -1,
+  ) {
+    this.chunks = widened<Chunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
   }
 
-  /** Chunk c, writable (copied or created at the first call). */
-  own(c: number): PtSlot[] {
-    const ch = this.chunks[c] as PtSlot[] | undefined;
-    if (this.owned & (1 << c)) return ch!;
-    const mine = ch ? ch.slice() : emptyChunk();
-    this.chunks[c] = mine;
+  /** Length a new copy of chunk c gets, at least `n`. */
+  private want(c: number, n: number): number {
+    const t = this.top - (c << CHUNK_BITS) + 1;
+    return t > n ? (t < CHUNK ? t : CHUNK) : n;
+  }
+
+  /** Chunk c, writable (copied or created at the first call), holding slot j of it. */
+  own(c: number, j: number): PtSlot[] {
+    const chunks = this.chunks;
+    while (chunks.length <= c) chunks.push(undefined);
+    const ch = chunks[c] as PtSlot[] | undefined;
+    if (this.owned & (1 << c)) {
+      while (ch!.length <= j) ch!.push(undefined);
+      return ch!;
+    }
+    const mine = ch ? widened(ch, this.want(c, j + 1)) : blank<PtSlot>(this.want(c, j + 1));
+    chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
   }
 
-  /** A new, empty, writable chunk c if chunk c is absent (nothing to copy or check),
-   *  else undefined. */
-  fresh(c: number): PtSlot[] | undefined {
-    if (this.chunks[c] !== undefined) return undefined;
-    const mine = emptyChunk();
-    this.chunks[c] = mine;
+  /** A new, empty, writable chunk c holding slot j of it if chunk c is absent (nothing
+   *  to copy or check), else undefined. */
+  fresh(c: number, j: number): PtSlot[] | undefined {
+    const chunks = this.chunks;
+    if (chunks[c] !== undefined) return undefined;
+    while (chunks.length <= c) chunks.push(undefined);
+    const mine = blank<PtSlot>(this.want(c, j + 1));
+    chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
   }
@@ -139,14 +173,40 @@ export class NodeEdit {
   clear(c: number): void {
     this.chunks[c] = undefined;
     this.owned &= ~(1 << c);
+    this.emptied = true;
   }
 
   set(i: number, v: PtSlot): void {
-    this.own(i >>> CHUNK_BITS)[i & (CHUNK - 1)] = v;
+    const j = i & (CHUNK - 1);
+    this.own(i >>> CHUNK_BITS, j)[j] = v;
+    if (v === undefined) this.emptied = true;
+  }
+
+  /** Writes undefined into slots [a, b) of chunk c, which it owns. */
+  empty(c: number, a: number, b: number): void {
+    const ch = this.own(c, a);
+    for (let j = a; j < b && j < ch.length; j++) ch[j] = undefined;
+    this.emptied = true;
   }
 
   node(used: number): PtNode {
-    return new PtNode(this.chunks, used);
+    const chunks = this.chunks;
+    if (this.emptied) {
+      // Trailing empty slots of the chunks written, then trailing empty chunks, go:
+      // later copies of this page copy only what it holds.
+      for (let c = 0, m = this.owned; m !== 0; c++, m >>>= 1) {
+        if ((m & 1) === 0) continue;
+        const ch = chunks[c] as PtSlot[];
+        let n = ch.length;
+        while (n > 0 && ch[n - 1] === undefined) n--;
+        if (n === 0) chunks[c] = undefined;
+        else if (n < ch.length) ch.length = n;
+      }
+      let n = chunks.length;
+      while (n > 0 && chunks[n - 1] === undefined) n--;
+      if (n < chunks.length) chunks.length = n;
+    }
+    return new PtNode(chunks, used);
   }
 }
 
@@ -180,7 +240,7 @@ export interface WalkResult {
 }
 
 export function emptyTable(format: PtFormat, allowedDepths: number): PageTable {
-  return new PageTable(format, allowedDepths, new PtNode(EMPTY_CHUNKS, 0), 1, new Array(format.levels).fill(0));
+  return new PageTable(format, allowedDepths, new PtNode(BLANK[0]!, 0), 1, new Array(format.levels).fill(0));
 }
 
 /** Per-operation context: the only mutable thing, owned by one call. */
@@ -223,7 +283,7 @@ function overlap(op: Op, granule: number): Error {
  */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node);
+  const edit = new NodeEdit(node, Math.floor((hi - 1 - base) / span));
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -284,17 +344,17 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
       const stop = (c + 1) << CHUNK_BITS;
       const hi = stop < b ? stop : b;
       // A chunk that was absent holds nothing to overlap: written without checks.
-      let ch = edit.fresh(c);
+      let ch = edit.fresh(c, k & (CHUNK - 1));
       if (ch === undefined) {
-        ch = edit.own(c);
+        ch = edit.own(c, k & (CHUNK - 1));
         for (let x = k; x < hi; x++) if (ch[x & (CHUNK - 1)] !== undefined) throw overlap(op, base + x * span);
       }
       for (; k < hi; k++, code += step) ch[k & (CHUNK - 1)] = code;
     }
   } else {
     for (let k = a; k < b; k++) {
-      const ch = edit.own(k >>> CHUNK_BITS);
       const j = k & (CHUNK - 1);
+      const ch = edit.own(k >>> CHUNK_BITS, j);
       if (ch[j] !== undefined) throw overlap(op, base + k * span);
       ch[j] = leafCode(p + (k - a) * span, prot, depth);
     }
@@ -331,20 +391,24 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
     const stop = (c + 1) << CHUNK_BITS;
     const hi = stop < full ? stop : full;
     const ch = node.chunks[c];
-    if (ch === undefined) {
+    // Slots past the chunk's end are empty: the scan stops there.
+    const chEnd = ch === undefined ? 0 : (c << CHUNK_BITS) + ch.length;
+    if (ch === undefined || k >= chEnd) {
       k = hi;
       continue;
     }
     const lo = k;
+    const hiIn = hi < chEnd ? hi : chEnd;
     let present = 0;
     let leaves = 0;
-    for (; k < hi; k++) {
+    for (; k < hiIn; k++) {
       const x = ch[k & (CHUNK - 1)];
       if (x === undefined) continue;
       present++;
       if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
       else leaves++;
     }
+    k = hi;
     if (present === 0) continue;
     if (leaves !== 0) {
       op.unmapped += leaves * span;
@@ -356,11 +420,8 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
       if (op.c) op.c.nodesTouched++;
     }
     used -= present;
-    if (lo === c << CHUNK_BITS && hi === stop) edit.clear(c);
-    else {
-      const mine = edit.own(c);
-      for (let j = lo; j < hi; j++) mine[j & (CHUNK - 1)] = undefined;
-    }
+    if (lo === c << CHUNK_BITS && hiIn === chEnd) edit.clear(c);
+    else edit.empty(c, lo & (CHUNK - 1), ((hiIn - 1) & (CHUNK - 1)) + 1);
   }
   if (full >= i) {
     eStart += (full - i) * span;
@@ -421,10 +482,10 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
     if (op.c) op.c.leafWrites += node.used;
     return node.used;
   }
-  for (let c = 0; c < NCHUNKS; c++) {
+  for (let c = 0; c < node.chunks.length; c++) {
     const ch = node.chunks[c];
     if (ch === undefined) continue;
-    for (let j = 0; j < CHUNK; j++) {
+    for (let j = 0; j < ch.length; j++) {
       const x = ch[j];
       if (x === undefined) continue;
       if (typeof x === 'object') granules += dropTable(op, x, depth + 1);
