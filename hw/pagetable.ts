@@ -9,14 +9,17 @@
 // or unmap allocates is these path copies.
 // A leaf is not an object but a packed code (see leafCode): a number, or for a pfn of
 // 2^47 and above a bigint with the same layout, so writing a run of leaves allocates
-// nothing per leaf (the codes of small pfns are small integers). A run of whole slots at
-// one level is filled or cleared by one loop per chunk; a table page wholly inside an
-// unmapped range is dropped (counted, never copied).
+// nothing per leaf (the codes of small pfns are small integers). A whole chunk of
+// granule leaves with consecutive pfns and the same bits is stored as one number (a run
+// chunk, see RunChunk): a large map writes one per 32 leaves, and copies of its page
+// share it. A run of whole slots at one level is filled or cleared by one loop per
+// chunk; a table page wholly inside an unmapped range is dropped (counted, never copied).
 // Invariants: nodes and chunks reachable from a published PageTable are never written
 // (an operation writes only chunks it created itself); a leaf's pfn is aligned to its own
 // size and its depth field is the depth of the slot holding it; a leaf code is a number
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
 // a chunk or chunk index an unmap wrote ends with a present entry (it trims the rest);
+// a run chunk sits only at granule depth and only with number codes;
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
@@ -71,20 +74,30 @@ export function isTable(s: PtSlot): s is PtNode {
 const CHUNK_BITS = 5;
 const CHUNK = 1 << CHUNK_BITS;
 type Chunk = readonly PtSlot[];
+/**
+ * A whole chunk of granule leaves with consecutive pfns and the same bits, as the code
+ * of its first slot (slot j holds code + j * 64): most of a large map's leaves, written
+ * and stored as one number per 32. Only at granule depth (span 1), only number codes.
+ */
+type RunChunk = number;
+
+/** Slot j of a chunk. */
+const runSlot = (c: RunChunk, j: number): PtLeaf => c + j * LEAF_MUL;
 
 export class PtNode {
   constructor(
     /** Up to ENTRIES / 32 chunks of up to 32 slots, both as long as their last present
      *  entry needs: a slot past its chunk's end, or in a chunk past the end or undefined,
      *  is empty. */
-    readonly chunks: readonly (Chunk | undefined)[],
+    readonly chunks: readonly (Chunk | RunChunk | undefined)[],
     /** Number of present slots; 0 only for an empty root. */
     readonly used: number,
   ) {}
 
   slot(i: number): PtSlot {
     const c = this.chunks[i >>> CHUNK_BITS];
-    return c === undefined ? undefined : c[i & (CHUNK - 1)];
+    if (c === undefined) return undefined;
+    return typeof c === 'number' ? runSlot(c, i & (CHUNK - 1)) : c[i & (CHUNK - 1)];
   }
 
   /** All ENTRIES slots as a fresh array (for tests and debugging; not a hot path). */
@@ -108,6 +121,13 @@ const BLANK: readonly (readonly undefined[])[] = Array.from({ length: CHUNK + 1 
 /** A fresh array of n empty slots. */
 const blank = <T>(n: number): (T | undefined)[] => BLANK[n]!.slice();
 
+/** A run chunk's 32 slots as an array (to write one of them). */
+function spread(code: RunChunk): PtSlot[] {
+  const out = blank<PtSlot>(CHUNK);
+  for (let j = 0; j < CHUNK; j++) out[j] = runSlot(code, j);
+  return out;
+}
+
 /** `a` copied into a fresh array of length max(a.length, n). */
 function widened<T>(a: readonly T[], n: number): T[] {
   if (a.length >= n) return a.slice();
@@ -124,7 +144,7 @@ function widened<T>(a: readonly T[], n: number): T[] {
  * is a second allocation). Writes past it still work, growing the array.
  */
 export class NodeEdit {
-  private readonly chunks: (Chunk | undefined)[];
+  private readonly chunks: (Chunk | RunChunk | undefined)[];
   /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
   /** Some slot was emptied: node() trims trailing empty slots and chunks. */
@@ -133,7 +153,7 @@ export class NodeEdit {
     base: PtNode | undefined,
     private readonly top = -1,
   ) {
-    this.chunks = widened<Chunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
+    this.chunks = widened<Chunk | RunChunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
   }
 
   /** Length a new copy of chunk c gets, at least `n`. */
@@ -146,12 +166,13 @@ export class NodeEdit {
   own(c: number, j: number): PtSlot[] {
     const chunks = this.chunks;
     while (chunks.length <= c) chunks.push(undefined);
-    const ch = chunks[c] as PtSlot[] | undefined;
+    const ch = chunks[c];
     if (this.owned & (1 << c)) {
-      while (ch!.length <= j) ch!.push(undefined);
-      return ch!;
+      const mine = ch as PtSlot[];
+      while (mine.length <= j) mine.push(undefined);
+      return mine;
     }
-    const mine = ch ? widened(ch, this.want(c, j + 1)) : blank<PtSlot>(this.want(c, j + 1));
+    const mine = ch === undefined ? blank<PtSlot>(this.want(c, j + 1)) : typeof ch === 'number' ? spread(ch) : widened(ch, this.want(c, j + 1));
     chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
@@ -167,6 +188,17 @@ export class NodeEdit {
     chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
+  }
+
+  absent(c: number): boolean {
+    return this.chunks[c] === undefined;
+  }
+
+  /** Puts a run chunk (see RunChunk) in place of absent chunk c. */
+  run(c: number, code: RunChunk): void {
+    const chunks = this.chunks;
+    while (chunks.length <= c) chunks.push(undefined);
+    chunks[c] = code;
   }
 
   /** Empties chunk c without copying it. */
@@ -343,6 +375,12 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
       const c = k >>> CHUNK_BITS;
       const stop = (c + 1) << CHUNK_BITS;
       const hi = stop < b ? stop : b;
+      if (span === 1 && k === stop - CHUNK && hi === stop && edit.absent(c)) {
+        edit.run(c, code);
+        k = hi;
+        code += CHUNK * step;
+        continue;
+      }
       // A chunk that was absent holds nothing to overlap: written without checks.
       let ch = edit.fresh(c, k & (CHUNK - 1));
       if (ch === undefined) {
@@ -392,7 +430,7 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
     const hi = stop < full ? stop : full;
     const ch = node.chunks[c];
     // Slots past the chunk's end are empty: the scan stops there.
-    const chEnd = ch === undefined ? 0 : (c << CHUNK_BITS) + ch.length;
+    const chEnd = ch === undefined ? 0 : (c << CHUNK_BITS) + (typeof ch === 'number' ? CHUNK : ch.length);
     if (ch === undefined || k >= chEnd) {
       k = hi;
       continue;
@@ -401,12 +439,15 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
     const hiIn = hi < chEnd ? hi : chEnd;
     let present = 0;
     let leaves = 0;
-    for (; k < hiIn; k++) {
-      const x = ch[k & (CHUNK - 1)];
-      if (x === undefined) continue;
-      present++;
-      if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
-      else leaves++;
+    if (typeof ch === 'number') present = leaves = hiIn - lo;
+    else {
+      for (; k < hiIn; k++) {
+        const x = ch[k & (CHUNK - 1)];
+        if (x === undefined) continue;
+        present++;
+        if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
+        else leaves++;
+      }
     }
     k = hi;
     if (present === 0) continue;
@@ -485,6 +526,10 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
   for (let c = 0; c < node.chunks.length; c++) {
     const ch = node.chunks[c];
     if (ch === undefined) continue;
+    if (typeof ch === 'number') {
+      leaves += CHUNK;
+      continue;
+    }
     for (let j = 0; j < ch.length; j++) {
       const x = ch[j];
       if (x === undefined) continue;
