@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes, smallNumber } from './format.js';
-import { PageTable, PtCounters, PtNode, emptyTable, leafCode, map, stats, unmap, walk } from './pagetable.js';
+import { PageTable, PtCounters, PtNode, emptyTable, leafCode, map, mapRuns, stats, unmap, walk } from './pagetable.js';
 import { markDirty, readDirty, runs } from './ptiter.js';
 
 const domainDirty = (pt: PageTable, iova: bigint): PageTable => markDirty(pt, Number(iova >> 12n));
@@ -259,6 +259,21 @@ test('run chunks: a whole chunk of consecutive 4 KiB leaves is one number, read,
   const hi = map(emptyTable(VTD_SL, VTD_SL.leafDepths), 0n, (1n << 60n) - 0x100000n, 0x20000n, RW);
   assert.type(chunk(hi, 0), 'object');
   assert.is(walk(hi, 0x1f000n)!.pa, (1n << 60n) - 0x100000n + 0x1f000n);
+});
+
+test('mapRuns: many runs (past the scratch size), a failed map, then pfns near 2^52 stay exact', () => {
+  // 200 one-page runs with scattered pa: the same as mapping them one by one.
+  const many = Array.from({ length: 200 }, (_, i) => ({ iova: BigInt(i) * 0x2000n, pa: BigInt((i * 7919) % 1000) * 0x1000n + 0x100000000n, length: 0x1000n }));
+  const t = mapRuns(emptyTable(VTD_SL, VTD_SL.leafDepths), many, RW);
+  const one = many.reduce((pt, r) => map(pt, r.iova, r.pa, r.length, RW), emptyTable(VTD_SL, VTD_SL.leafDepths));
+  assert.equal(runs(t), runs(one));
+  assert.is(runs(t).length, 200);
+  // An overlapping map throws; the next one is unaffected by what it left behind.
+  assert.throws(() => mapRuns(t, [{ iova: 0x10000n, pa: 0n, length: 0x1000n }, { iova: 0x2000n, pa: 0n, length: 0x1000n }], RW), /existing/);
+  const top = (1n << 64n) - 0x2000n; // pfn 2^52 - 2: exact in the scratch, a bigint code
+  const u = mapRuns(t, [{ iova: 0x1000n, pa: top, length: 0x1000n }, { iova: 0x3000n, pa: top + 0x1000n, length: 0x1000n }], READ);
+  assert.is(walk(u, 0x1000n)!.pa, top);
+  assert.is(walk(u, 0x3fffn)!.pa, top + 0x1fffn);
 });
 
 test.run();

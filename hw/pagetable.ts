@@ -303,6 +303,30 @@ function overlap(op: Op, granule: number): Error {
 }
 
 /**
+ * Runs to map, as granule triples (see mapIn), in a scratch array: the R of the map in
+ * progress (one at a time: nothing maps while a map runs), grown for a call with more
+ * runs; SPLIT, the at most two pieces of a split leaf. Float64Array: exact for the
+ * integers below 2^53 they hold, and nothing is allocated per map. Nothing is kept
+ * between calls.
+ */
+type Runs = Float64Array;
+let RUNS: Runs = new Float64Array(3 * 64);
+const SPLIT: Runs = new Float64Array(6);
+
+function runsFor(n: number): Runs {
+  if (RUNS.length < 3 * n) RUNS = new Float64Array(3 * n * 2);
+  return RUNS;
+}
+
+/** Writes triple j of R; returns j + 1. */
+function putTriple(R: Runs, j: number, first: number, end: number, pfn: number): number {
+  R[3 * j] = first;
+  R[3 * j + 1] = end;
+  R[3 * j + 2] = pfn;
+  return j + 1;
+}
+
+/**
  * Maps runs into a table page whose window starts at granule `base`. The runs are
  * R[3j] = first granule, R[3j+1] = end granule, R[3j+2] = pfn of the first granule, for
  * j in [j0, j1), ascending and disjoint, each clipped to [lo, hi) here; throws on any
@@ -313,7 +337,7 @@ function overlap(op: Op, granule: number): Error {
  * slots of one run share that alignment, so they are filled as one run of leaves);
  * any other touched slot gets a lower table holding every run that crosses it.
  */
-function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
+function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
   const edit = new NodeEdit(node, Math.floor((hi - 1 - base) / span));
   let used = node ? node.used : 0;
@@ -357,7 +381,7 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
 
 /** Maps runs [j0, j1) clipped to [lo, hi) (inside slot i, whose window starts at eStart)
  *  below slot i; returns 1 if the slot was empty. */
-function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): number {
+function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): number {
   const cur = node ? node.slot(i) : undefined;
   if (cur !== undefined && typeof cur !== 'object') throw overlap(op, lo);
   edit.set(i, mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot));
@@ -504,10 +528,11 @@ function unmapSlot(op: Op, cur: PtNode | PtLeaf, depth: number, eStart: number, 
   // with the same pa, prot and dirty state, using the largest sizes that fit.
   const pfn = leafPfn(cur);
   const prot = leafProt(cur);
-  const R: number[] = [];
-  if (s > eStart) R.push(eStart, s, pfn);
-  if (e < eStart + span) R.push(e, eStart + span, pfn + (e - eStart));
-  return R.length === 0 ? undefined : mapIn(op, undefined, depth + 1, eStart, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot);
+  const R = SPLIT;
+  let n = 0;
+  if (s > eStart) n = putTriple(R, 0, eStart, s, pfn);
+  if (e < eStart + span) n = putTriple(R, n, e, eStart + span, pfn + (e - eStart));
+  return n === 0 ? undefined : mapIn(op, undefined, depth + 1, eStart, R, 0, n, R[0]!, R[3 * n - 2]!, prot);
 }
 
 /** Forgets a table page wholly inside an unmapped range: counts its table pages and
@@ -583,37 +608,38 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 }
 
 /**
- * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
- * kind: iova, pa and length granule multiples below 2^53 (exact numbers), inside the
- * table's reach. No Number() call, no bigint arithmetic, nothing allocated.
+ * Writes the granule triple (first, end, pfn) of a run at triple j of R when the run is
+ * the usual kind: iova, pa and length granule multiples below 2^53 (exact numbers),
+ * inside the table's reach. No Number() call, no bigint arithmetic, nothing allocated.
  */
-function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
+function putRun(f: PtFormat, R: Runs, j: number, iova: bigint, pa: bigint, length: bigint): boolean {
   const a = usualRange(f, iova, length);
   const p = usualGranules(f, pa);
   if (a < 0 || p < 0) return false;
-  R.push(a, a + usualGranules(f, length), p);
+  putTriple(R, j, a, a + usualGranules(f, length), p);
   return true;
 }
 
 const protOk = (prot: number): boolean => prot === 1 || prot === 2 || prot === 3;
 
-/** Maps the runs R (triples, ascending, disjoint, at least one) in one operation. */
-function mapTriples(pt: PageTable, R: readonly number[], prot: number, c: PtCounters | undefined): PageTable {
+/** Maps the runs R[0, n) (ascending, disjoint, at least one) in one operation. */
+function mapTriples(pt: PageTable, R: Runs, n: number, prot: number, c: PtCounters | undefined): PageTable {
   const op = new Op(pt, c);
-  return finish(pt, op, mapIn(op, pt.root, 0, 0, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot));
+  return finish(pt, op, mapIn(op, pt.root, 0, 0, R, 0, n, R[0]!, R[3 * n - 2]!, prot));
 }
 
 export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  const R: number[] = [];
+  const R = runsFor(1);
   // Anything unusual takes the checks below, which also throw.
-  if (protOk(prot) && pushRun(f, R, iova, pa, length)) return mapTriples(pt, R, prot, c);
+  if (protOk(prot) && putRun(f, R, 0, iova, pa, length)) return mapTriples(pt, R, 1, prot, c);
   const { start, end } = toGranules(f, iova, length);
   if ((prot & RW) === 0 || (prot & ~RW) !== 0) throw new Error(`bad prot ${prot}`);
   if (pa < 0n || (pa & f.granuleMask) !== 0n || pa + length > U64_END) {
     throw new Error(`pa 0x${pa.toString(16)} not granule aligned or beyond u64`);
   }
-  return mapTriples(pt, [start, end, Number(pa >> BigInt(f.granuleShift))], prot, c);
+  putTriple(R, 0, start, end, Number(pa >> BigInt(f.granuleShift)));
+  return mapTriples(pt, R, 1, prot, c);
 }
 
 export interface MapRun {
@@ -629,16 +655,16 @@ export interface MapRun {
  */
 export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  const R: number[] = [];
+  const R = runsFor(runs.length);
   let ok = protOk(prot);
   for (let i = 0; ok && i < runs.length; i++) {
     const r = runs[i]!;
-    ok = pushRun(f, R, r.iova, r.pa, r.length) && (i === 0 || R[3 * i]! >= R[3 * i - 2]!);
+    ok = putRun(f, R, i, r.iova, r.pa, r.length) && (i === 0 || R[3 * i]! >= R[3 * i - 2]!);
   }
   // Anything unusual (unordered or overlapping runs included) maps run by run, where
   // `map` words the error.
   if (!ok || runs.length === 0) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
-  return mapTriples(pt, R, prot, c);
+  return mapTriples(pt, R, runs.length, prot, c);
 }
 
 /** Unmaps granules [start, end) (0 <= start < end <= the table's reach, exact numbers);
