@@ -1,6 +1,7 @@
 // Seeded differential test: random map/unmap sequences on each format against a plain
 // interval-list reference, checking runs, walks, unmapped byte counts, the structural
-// invariants (counts, no empty non-root table, aligned leaves at allowed depths) and
+// invariants (counts, no empty non-root table, aligned leaves at allowed depths, chunk
+// lengths) and
 // that every earlier table version still reads as it did.
 
 import { test } from 'uvu';
@@ -42,6 +43,9 @@ function refRuns(ref: Iv[]): PtRun[] {
   return out;
 }
 
+/** Run chunks seen by checkStructure (the walk must meet some for the test to cover them). */
+let runChunks = 0;
+
 function checkStructure(pt: PageTable): void {
   const f = pt.format;
   let nodes = 0;
@@ -52,6 +56,15 @@ function checkStructure(pt: PageTable): void {
     assert.is(n.used, used);
     assert.is(n.slots.length, 512);
     if (!isRoot) assert.ok(used > 0, 'empty non-root table page');
+    // Chunk index and chunks are at most 16 x 32 long; an array is never longer than
+    // its last entry needs once an unmap wrote it, and never holds a slot past 512.
+    assert.ok(n.chunks.length <= 16, 'chunk index too long');
+    // A run chunk (a number) sits only at granule depth.
+    for (const ch of n.chunks) {
+      if (typeof ch === 'number') runChunks++;
+      if (typeof ch === 'number') assert.ok(depth === f.levels - 1 && Number.isSafeInteger(ch + 31 * 64), `run chunk ${ch} at depth ${depth}`);
+      else if (ch !== undefined) assert.ok(ch.length > 0 && ch.length <= 32, `chunk of ${ch.length}`);
+    }
     for (const x of n.slots) {
       if (typeof x === 'number' || typeof x === 'bigint') {
         // Plain checks: uvu asserts per leaf would dominate the run time.
@@ -82,6 +95,7 @@ for (const [f, sizes, units] of cases) {
     const addr = (): bigint => BigInt(1 + rnd(3)) * big + BigInt(rnd(5) - 2) * units[1]! + BigInt(rnd(9) - 4) * g;
     let pt = emptyTable(f, depthsForSizes(f, sizes));
     let ref: Iv[] = [];
+    runChunks = 0;
     const history: [PageTable, PtRun[]][] = [];
     for (let step = 0; step < 400; step++) {
       const a = addr();
@@ -118,6 +132,7 @@ for (const [f, sizes, units] of cases) {
       if (step % 40 === 0) history.push([pt, want]);
     }
     for (const [old, want] of history) assert.equal(runs(old), want);
+    assert.ok(runChunks > 0, 'no run chunk formed');
   });
 }
 

@@ -4,8 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes, smallNumber } from './format.js';
-import { PageTable, PtCounters, emptyTable, map, stats, unmap, walk } from './pagetable.js';
-import { runs } from './ptiter.js';
+import { PageTable, PtCounters, PtNode, emptyTable, leafCode, map, mapRuns, stats, unmap, walk } from './pagetable.js';
+import { markDirty, readDirty, runs } from './ptiter.js';
+
+const domainDirty = (pt: PageTable, iova: bigint): PageTable => markDirty(pt, Number(iova >> 12n));
 
 const K4 = 0x1000n;
 const M2 = 0x200000n;
@@ -184,6 +186,94 @@ test('smallNumber: exact below 2^53, -1 outside (the 64-bit scratch never wraps 
   const pt = emptyTable(VTD_SL, depthsForSizes(VTD_SL, VTD_SL.pageSizes));
   assert.throws(() => map(pt, (1n << 64n) + 0x1000n, 0x1000n, 0x1000n, RW));
   assert.throws(() => unmap(pt, -0x1000n, 0x1000n));
+});
+
+test('table pages keep only the slots they use: sparse pages copy short arrays, unmaps trim them', () => {
+  let pt = emptyTable(VTD_SL, VTD_SL.leafDepths);
+  // One 4 KiB page at iova 0: the root and both lower tables hold one slot each.
+  pt = map(pt, 0n, 0x5000n, 0x1000n, RW);
+  for (let n: PtNode = pt.root, d = 0; d < 4; d++) {
+    assert.is(n.chunks.length, 1, `depth ${d} index`);
+    assert.is((n.chunks[0] as readonly unknown[]).length, 1, `depth ${d} chunk`);
+    const s = n.slot(0);
+    if (d < 3) n = s as PtNode;
+  }
+  // A page at the end of the same leaf table: the index and that chunk reach slot 511.
+  pt = map(pt, 511n * 0x1000n, 0x7000n, 0x1000n, RW);
+  const leafTable = (t: PageTable): PtNode => ((t.root.slot(0) as PtNode).slot(0) as PtNode).slot(0) as PtNode;
+  assert.is(leafTable(pt).chunks.length, 16);
+  assert.is((leafTable(pt).chunks[15] as readonly unknown[]).length, 32);
+  assert.is(leafTable(pt).slot(511), leafCode(7, RW, 3));
+  assert.is(leafTable(pt).slot(510), undefined);
+  assert.is(leafTable(pt).slot(100), undefined);
+  // Unmapping it trims the index back to the first chunk; the older table is unchanged.
+  const before = pt;
+  pt = unmap(pt, 511n * 0x1000n, 0x1000n).pt;
+  assert.is(leafTable(pt).chunks.length, 1);
+  assert.is(leafTable(before).slot(511), leafCode(7, RW, 3));
+  // A partial unmap inside a chunk trims that chunk's tail.
+  pt = map(pt, 0x1000n, 0x10000n, 0x4000n, RW); // slots 1..4
+  pt = unmap(pt, 0x3000n, 0x2000n).pt; // slots 3..4 go
+  assert.is((leafTable(pt).chunks[0] as readonly unknown[]).length, 3);
+  assert.equal(runs(pt), [
+    { iova: 0n, pa: 0x5000n, length: 0x1000n, prot: RW },
+    { iova: 0x1000n, pa: 0x10000n, length: 0x2000n, prot: RW },
+  ]);
+});
+
+test('run chunks: a whole chunk of consecutive 4 KiB leaves is one number, read, split and unmapped like 32 leaves', () => {
+  const chunk = (t: PageTable, c: number): unknown => (((t.root.slot(0) as PtNode).slot(0) as PtNode).slot(0) as PtNode).chunks[c];
+  let pt = emptyTable(VTD_SL, VTD_SL.leafDepths);
+  // Slots 16..95 at pa 0x100000+: chunk 0 partly (array), chunks 1 and 2 whole (runs).
+  pt = map(pt, 16n * 0x1000n, 0x100000n, 80n * 0x1000n, RW);
+  assert.type(chunk(pt, 0), 'object');
+  assert.is(chunk(pt, 1), leafCode(0x100 + 16, RW, 3));
+  assert.is(chunk(pt, 2), leafCode(0x100 + 48, RW, 3));
+  assert.is(walk(pt, 40n * 0x1000n + 5n)!.pa, 0x100000n + 24n * 0x1000n + 5n);
+  assert.equal(stats(pt).leaves[0], { pageSize: 0x1000n, count: 80 });
+  // Overlap inside a run chunk is caught.
+  assert.throws(() => map(pt, 50n * 0x1000n, 0x900000n, 0x1000n, RW), /map over existing mapping at iova 0x32000/);
+  // Unmapping part of a run chunk turns it into an array; the older table still has the run.
+  const before = pt;
+  const r = unmap(pt, 40n * 0x1000n, 0x2000n);
+  assert.is(r.unmapped, 0x2000n);
+  pt = r.pt;
+  assert.type(chunk(pt, 1), 'object');
+  assert.is(chunk(before, 1), leafCode(0x100 + 16, RW, 3));
+  assert.equal(runs(pt), [
+    { iova: 0x10000n, pa: 0x100000n, length: 24n * 0x1000n, prot: RW },
+    { iova: 42n * 0x1000n, pa: 0x100000n + 26n * 0x1000n, length: 54n * 0x1000n, prot: RW },
+  ]);
+  // Dirty tracking writes a leaf of a run chunk like any other.
+  const dirty = domainDirty(pt, 70n * 0x1000n);
+  assert.equal(readDirty(dirty, 0n, 0x200000n, 0x1000n, false).dirty, [{ iova: 70n * 0x1000n, length: 0x1000n }]);
+  assert.type(chunk(pt, 2), 'number');
+  // Unmapping a whole run chunk and the rest empties the table.
+  const all = unmap(pt, 0n, 0x200000n);
+  assert.is(all.unmapped, 78n * 0x1000n);
+  assert.is(all.pt.nodes, 1);
+  // Not at a larger leaf depth: 2 MiB leaves stay an array even over a whole chunk.
+  const big = map(emptyTable(VTD_SL, VTD_SL.leafDepths), 0n, 0n, 32n * 0x200000n, RW);
+  assert.type(((big.root.slot(0) as PtNode).slot(0) as PtNode).chunks[0], 'object');
+  // Nor for pfns whose codes are bigints.
+  const hi = map(emptyTable(VTD_SL, VTD_SL.leafDepths), 0n, (1n << 60n) - 0x100000n, 0x20000n, RW);
+  assert.type(chunk(hi, 0), 'object');
+  assert.is(walk(hi, 0x1f000n)!.pa, (1n << 60n) - 0x100000n + 0x1f000n);
+});
+
+test('mapRuns: many runs (past the scratch size), a failed map, then pfns near 2^52 stay exact', () => {
+  // 200 one-page runs with scattered pa: the same as mapping them one by one.
+  const many = Array.from({ length: 200 }, (_, i) => ({ iova: BigInt(i) * 0x2000n, pa: BigInt((i * 7919) % 1000) * 0x1000n + 0x100000000n, length: 0x1000n }));
+  const t = mapRuns(emptyTable(VTD_SL, VTD_SL.leafDepths), many, RW);
+  const one = many.reduce((pt, r) => map(pt, r.iova, r.pa, r.length, RW), emptyTable(VTD_SL, VTD_SL.leafDepths));
+  assert.equal(runs(t), runs(one));
+  assert.is(runs(t).length, 200);
+  // An overlapping map throws; the next one is unaffected by what it left behind.
+  assert.throws(() => mapRuns(t, [{ iova: 0x10000n, pa: 0n, length: 0x1000n }, { iova: 0x2000n, pa: 0n, length: 0x1000n }], RW), /existing/);
+  const top = (1n << 64n) - 0x2000n; // pfn 2^52 - 2: exact in the scratch, a bigint code
+  const u = mapRuns(t, [{ iova: 0x1000n, pa: top, length: 0x1000n }, { iova: 0x3000n, pa: top + 0x1000n, length: 0x1000n }], READ);
+  assert.is(walk(u, 0x1000n)!.pa, top);
+  assert.is(walk(u, 0x3fffn)!.pa, top + 0x1fffn);
 });
 
 test.run();

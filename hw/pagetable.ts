@@ -4,15 +4,22 @@
 // so cost follows the number of table entries written, never the number of bytes mapped.
 // A table page keeps its slots in 16 chunks of 32 (absent while empty): a copy shares
 // the chunks it does not write, so a small map copies 16 + 32 pointers per level, not 512.
+// The chunk index and each chunk are only as long as their last present slot needs (a
+// sparse page, like a root holding one slot, copies 1 + 1 pointers): most of what a map
+// or unmap allocates is these path copies.
 // A leaf is not an object but a packed code (see leafCode): a number, or for a pfn of
 // 2^47 and above a bigint with the same layout, so writing a run of leaves allocates
-// nothing per leaf (the codes of small pfns are small integers). A run of whole slots at
-// one level is filled or cleared by one loop per chunk; a table page wholly inside an
-// unmapped range is dropped (counted, never copied).
+// nothing per leaf (the codes of small pfns are small integers). A whole chunk of
+// granule leaves with consecutive pfns and the same bits is stored as one number (a run
+// chunk, see RunChunk): a large map writes one per 32 leaves, and copies of its page
+// share it. A run of whole slots at one level is filled or cleared by one loop per
+// chunk; a table page wholly inside an unmapped range is dropped (counted, never copied).
 // Invariants: nodes and chunks reachable from a published PageTable are never written
 // (an operation writes only chunks it created itself); a leaf's pfn is aligned to its own
 // size and its depth field is the depth of the slot holding it; a leaf code is a number
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
+// a chunk or chunk index an unmap wrote ends with a present entry (it trims the rest);
+// a run chunk sits only at granule depth and only with number codes;
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
@@ -66,20 +73,31 @@ export function isTable(s: PtSlot): s is PtNode {
 
 const CHUNK_BITS = 5;
 const CHUNK = 1 << CHUNK_BITS;
-const NCHUNKS = ENTRIES / CHUNK;
 type Chunk = readonly PtSlot[];
+/**
+ * A whole chunk of granule leaves with consecutive pfns and the same bits, as the code
+ * of its first slot (slot j holds code + j * 64): most of a large map's leaves, written
+ * and stored as one number per 32. Only at granule depth (span 1), only number codes.
+ */
+type RunChunk = number;
+
+/** Slot j of a chunk. */
+const runSlot = (c: RunChunk, j: number): PtLeaf => c + j * LEAF_MUL;
 
 export class PtNode {
   constructor(
-    /** ENTRIES / 32 chunks of 32 slots; undefined: a chunk never written (all empty). */
-    readonly chunks: readonly (Chunk | undefined)[],
+    /** Up to ENTRIES / 32 chunks of up to 32 slots, both as long as their last present
+     *  entry needs: a slot past its chunk's end, or in a chunk past the end or undefined,
+     *  is empty. */
+    readonly chunks: readonly (Chunk | RunChunk | undefined)[],
     /** Number of present slots; 0 only for an empty root. */
     readonly used: number,
   ) {}
 
   slot(i: number): PtSlot {
     const c = this.chunks[i >>> CHUNK_BITS];
-    return c === undefined ? undefined : c[i & (CHUNK - 1)];
+    if (c === undefined) return undefined;
+    return typeof c === 'number' ? runSlot(c, i & (CHUNK - 1)) : c[i & (CHUNK - 1)];
   }
 
   /** All ENTRIES slots as a fresh array (for tests and debugging; not a hot path). */
@@ -90,63 +108,137 @@ export class PtNode {
   }
 }
 
-// Shared by every empty table page, so never written (NodeEdit copies it). Not frozen on
-// purpose: V8 copies a frozen array ~30x slower than a plain one (slice of frozen elements).
-const EMPTY_CHUNKS: readonly (Chunk | undefined)[] = new Array<Chunk | undefined>(NCHUNKS).fill(undefined);
+// Arrays of n empty slots, to slice: every chunk and chunk index then has the same
+// elements kind (packed, any value), which keeps the loads that read them monomorphic.
+// (Built from [undefined] and cut to length: an empty literal would have another kind.)
+const BLANK: readonly (readonly undefined[])[] = Array.from({ length: CHUNK + 1 }, (_, n) => {
+  const a: undefined[] = [undefined];
+  while (a.length < n) a.push(undefined);
+  a.length = n;
+  return a;
+});
 
-function emptyChunk(): PtSlot[] {
-  return [
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-    undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
-  ];
+/** A fresh array of n empty slots. */
+const blank = <T>(n: number): (T | undefined)[] => BLANK[n]!.slice();
+
+/** A run chunk's 32 slots as an array (to write one of them). */
+function spread(code: RunChunk): PtSlot[] {
+  const out = blank<PtSlot>(CHUNK);
+  for (let j = 0; j < CHUNK; j++) out[j] = runSlot(code, j);
+  return out;
+}
+
+/** `a` copied into a fresh array of length max(a.length, n). */
+function widened<T>(a: readonly T[], n: number): T[] {
+  if (a.length >= n) return a.slice();
+  const out = blank<T>(n) as T[];
+  for (let i = 0; i < a.length; i++) out[i] = a[i]!;
+  return out;
 }
 
 /**
  * A copy-on-write edit of one table page, owned by one operation: the chunk index is
  * copied once, and each chunk once, at its first write; untouched chunks stay shared.
+ * `top` is the last slot the operation may write past what the page holds: copies and
+ * new chunks are made long enough for it at once, so they never grow (a grown array
+ * is a second allocation). Writes past it still work, growing the array.
  */
 export class NodeEdit {
-  private readonly chunks: (Chunk | undefined)[];
+  private readonly chunks: (Chunk | RunChunk | undefined)[];
   /** Bit c set: chunk c was created by this edit (writable). */
   private owned = 0;
-  constructor(base: PtNode | undefined) {
-    this.chunks = (base ? base.chunks : EMPTY_CHUNKS).slice();
+  /** Some slot was emptied: node() trims trailing empty slots and chunks. */
+  private emptied = false;
+  constructor(
+    base: PtNode | undefined,
+    private readonly top = -1,
+  ) {
+    this.chunks = widened<Chunk | RunChunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
   }
 
-  /** Chunk c, writable (copied or created at the first call). */
-  own(c: number): PtSlot[] {
-    const ch = this.chunks[c] as PtSlot[] | undefined;
-    if (this.owned & (1 << c)) return ch!;
-    const mine = ch ? ch.slice() : emptyChunk();
-    this.chunks[c] = mine;
+  /** Length a new copy of chunk c gets, at least `n`. */
+  private want(c: number, n: number): number {
+    const t = this.top - (c << CHUNK_BITS) + 1;
+    return t > n ? (t < CHUNK ? t : CHUNK) : n;
+  }
+
+  /** Chunk c, writable (copied or created at the first call), holding slot j of it. */
+  own(c: number, j: number): PtSlot[] {
+    const chunks = this.chunks;
+    while (chunks.length <= c) chunks.push(undefined);
+    const ch = chunks[c];
+    if (this.owned & (1 << c)) {
+      const mine = ch as PtSlot[];
+      while (mine.length <= j) mine.push(undefined);
+      return mine;
+    }
+    const mine = ch === undefined ? blank<PtSlot>(this.want(c, j + 1)) : typeof ch === 'number' ? spread(ch) : widened(ch, this.want(c, j + 1));
+    chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
   }
 
-  /** A new, empty, writable chunk c if chunk c is absent (nothing to copy or check),
-   *  else undefined. */
-  fresh(c: number): PtSlot[] | undefined {
-    if (this.chunks[c] !== undefined) return undefined;
-    const mine = emptyChunk();
-    this.chunks[c] = mine;
+  /** A new, empty, writable chunk c holding slot j of it if chunk c is absent (nothing
+   *  to copy or check), else undefined. */
+  fresh(c: number, j: number): PtSlot[] | undefined {
+    const chunks = this.chunks;
+    if (chunks[c] !== undefined) return undefined;
+    while (chunks.length <= c) chunks.push(undefined);
+    const mine = blank<PtSlot>(this.want(c, j + 1));
+    chunks[c] = mine;
     this.owned |= 1 << c;
     return mine;
+  }
+
+  absent(c: number): boolean {
+    return this.chunks[c] === undefined;
+  }
+
+  /** Puts a run chunk (see RunChunk) in place of absent chunk c. */
+  run(c: number, code: RunChunk): void {
+    const chunks = this.chunks;
+    while (chunks.length <= c) chunks.push(undefined);
+    chunks[c] = code;
   }
 
   /** Empties chunk c without copying it. */
   clear(c: number): void {
     this.chunks[c] = undefined;
     this.owned &= ~(1 << c);
+    this.emptied = true;
   }
 
   set(i: number, v: PtSlot): void {
-    this.own(i >>> CHUNK_BITS)[i & (CHUNK - 1)] = v;
+    const j = i & (CHUNK - 1);
+    this.own(i >>> CHUNK_BITS, j)[j] = v;
+    if (v === undefined) this.emptied = true;
+  }
+
+  /** Writes undefined into slots [a, b) of chunk c, which it owns. */
+  empty(c: number, a: number, b: number): void {
+    const ch = this.own(c, a);
+    for (let j = a; j < b && j < ch.length; j++) ch[j] = undefined;
+    this.emptied = true;
   }
 
   node(used: number): PtNode {
-    return new PtNode(this.chunks, used);
+    const chunks = this.chunks;
+    if (this.emptied) {
+      // Trailing empty slots of the chunks written, then trailing empty chunks, go:
+      // later copies of this page copy only what it holds.
+      for (let c = 0, m = this.owned; m !== 0; c++, m >>>= 1) {
+        if ((m & 1) === 0) continue;
+        const ch = chunks[c] as PtSlot[];
+        let n = ch.length;
+        while (n > 0 && ch[n - 1] === undefined) n--;
+        if (n === 0) chunks[c] = undefined;
+        else if (n < ch.length) ch.length = n;
+      }
+      let n = chunks.length;
+      while (n > 0 && chunks[n - 1] === undefined) n--;
+      if (n < chunks.length) chunks.length = n;
+    }
+    return new PtNode(chunks, used);
   }
 }
 
@@ -180,7 +272,7 @@ export interface WalkResult {
 }
 
 export function emptyTable(format: PtFormat, allowedDepths: number): PageTable {
-  return new PageTable(format, allowedDepths, new PtNode(EMPTY_CHUNKS, 0), 1, new Array(format.levels).fill(0));
+  return new PageTable(format, allowedDepths, new PtNode(BLANK[0]!, 0), 1, new Array(format.levels).fill(0));
 }
 
 /** Per-operation context: the only mutable thing, owned by one call. */
@@ -211,6 +303,30 @@ function overlap(op: Op, granule: number): Error {
 }
 
 /**
+ * Runs to map, as granule triples (see mapIn), in a scratch array: the R of the map in
+ * progress (one at a time: nothing maps while a map runs), grown for a call with more
+ * runs; SPLIT, the at most two pieces of a split leaf. Float64Array: exact for the
+ * integers below 2^53 they hold, and nothing is allocated per map. Nothing is kept
+ * between calls.
+ */
+type Runs = Float64Array;
+let RUNS: Runs = new Float64Array(3 * 64);
+const SPLIT: Runs = new Float64Array(6);
+
+function runsFor(n: number): Runs {
+  if (RUNS.length < 3 * n) RUNS = new Float64Array(3 * n * 2);
+  return RUNS;
+}
+
+/** Writes triple j of R; returns j + 1. */
+function putTriple(R: Runs, j: number, first: number, end: number, pfn: number): number {
+  R[3 * j] = first;
+  R[3 * j + 1] = end;
+  R[3 * j + 2] = pfn;
+  return j + 1;
+}
+
+/**
  * Maps runs into a table page whose window starts at granule `base`. The runs are
  * R[3j] = first granule, R[3j+1] = end granule, R[3j+2] = pfn of the first granule, for
  * j in [j0, j1), ascending and disjoint, each clipped to [lo, hi) here; throws on any
@@ -221,9 +337,9 @@ function overlap(op: Op, granule: number): Error {
  * slots of one run share that alignment, so they are filled as one run of leaves);
  * any other touched slot gets a lower table holding every run that crosses it.
  */
-function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
+function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node);
+  const edit = new NodeEdit(node, Math.floor((hi - 1 - base) / span));
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -265,7 +381,7 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
 
 /** Maps runs [j0, j1) clipped to [lo, hi) (inside slot i, whose window starts at eStart)
  *  below slot i; returns 1 if the slot was empty. */
-function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: readonly number[], j0: number, j1: number, lo: number, hi: number, prot: number): number {
+function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): number {
   const cur = node ? node.slot(i) : undefined;
   if (cur !== undefined && typeof cur !== 'object') throw overlap(op, lo);
   edit.set(i, mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot));
@@ -283,18 +399,24 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
       const c = k >>> CHUNK_BITS;
       const stop = (c + 1) << CHUNK_BITS;
       const hi = stop < b ? stop : b;
+      if (span === 1 && k === stop - CHUNK && hi === stop && edit.absent(c)) {
+        edit.run(c, code);
+        k = hi;
+        code += CHUNK * step;
+        continue;
+      }
       // A chunk that was absent holds nothing to overlap: written without checks.
-      let ch = edit.fresh(c);
+      let ch = edit.fresh(c, k & (CHUNK - 1));
       if (ch === undefined) {
-        ch = edit.own(c);
+        ch = edit.own(c, k & (CHUNK - 1));
         for (let x = k; x < hi; x++) if (ch[x & (CHUNK - 1)] !== undefined) throw overlap(op, base + x * span);
       }
       for (; k < hi; k++, code += step) ch[k & (CHUNK - 1)] = code;
     }
   } else {
     for (let k = a; k < b; k++) {
-      const ch = edit.own(k >>> CHUNK_BITS);
       const j = k & (CHUNK - 1);
+      const ch = edit.own(k >>> CHUNK_BITS, j);
       if (ch[j] !== undefined) throw overlap(op, base + k * span);
       ch[j] = leafCode(p + (k - a) * span, prot, depth);
     }
@@ -331,20 +453,27 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
     const stop = (c + 1) << CHUNK_BITS;
     const hi = stop < full ? stop : full;
     const ch = node.chunks[c];
-    if (ch === undefined) {
+    // Slots past the chunk's end are empty: the scan stops there.
+    const chEnd = ch === undefined ? 0 : (c << CHUNK_BITS) + (typeof ch === 'number' ? CHUNK : ch.length);
+    if (ch === undefined || k >= chEnd) {
       k = hi;
       continue;
     }
     const lo = k;
+    const hiIn = hi < chEnd ? hi : chEnd;
     let present = 0;
     let leaves = 0;
-    for (; k < hi; k++) {
-      const x = ch[k & (CHUNK - 1)];
-      if (x === undefined) continue;
-      present++;
-      if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
-      else leaves++;
+    if (typeof ch === 'number') present = leaves = hiIn - lo;
+    else {
+      for (; k < hiIn; k++) {
+        const x = ch[k & (CHUNK - 1)];
+        if (x === undefined) continue;
+        present++;
+        if (typeof x === 'object') op.unmapped += dropTable(op, x, depth + 1);
+        else leaves++;
+      }
     }
+    k = hi;
     if (present === 0) continue;
     if (leaves !== 0) {
       op.unmapped += leaves * span;
@@ -356,11 +485,8 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
       if (op.c) op.c.nodesTouched++;
     }
     used -= present;
-    if (lo === c << CHUNK_BITS && hi === stop) edit.clear(c);
-    else {
-      const mine = edit.own(c);
-      for (let j = lo; j < hi; j++) mine[j & (CHUNK - 1)] = undefined;
-    }
+    if (lo === c << CHUNK_BITS && hiIn === chEnd) edit.clear(c);
+    else edit.empty(c, lo & (CHUNK - 1), ((hiIn - 1) & (CHUNK - 1)) + 1);
   }
   if (full >= i) {
     eStart += (full - i) * span;
@@ -402,10 +528,11 @@ function unmapSlot(op: Op, cur: PtNode | PtLeaf, depth: number, eStart: number, 
   // with the same pa, prot and dirty state, using the largest sizes that fit.
   const pfn = leafPfn(cur);
   const prot = leafProt(cur);
-  const R: number[] = [];
-  if (s > eStart) R.push(eStart, s, pfn);
-  if (e < eStart + span) R.push(e, eStart + span, pfn + (e - eStart));
-  return R.length === 0 ? undefined : mapIn(op, undefined, depth + 1, eStart, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot);
+  const R = SPLIT;
+  let n = 0;
+  if (s > eStart) n = putTriple(R, 0, eStart, s, pfn);
+  if (e < eStart + span) n = putTriple(R, n, e, eStart + span, pfn + (e - eStart));
+  return n === 0 ? undefined : mapIn(op, undefined, depth + 1, eStart, R, 0, n, R[0]!, R[3 * n - 2]!, prot);
 }
 
 /** Forgets a table page wholly inside an unmapped range: counts its table pages and
@@ -421,10 +548,14 @@ function dropTable(op: Op, node: PtNode, depth: number): number {
     if (op.c) op.c.leafWrites += node.used;
     return node.used;
   }
-  for (let c = 0; c < NCHUNKS; c++) {
+  for (let c = 0; c < node.chunks.length; c++) {
     const ch = node.chunks[c];
     if (ch === undefined) continue;
-    for (let j = 0; j < CHUNK; j++) {
+    if (typeof ch === 'number') {
+      leaves += CHUNK;
+      continue;
+    }
+    for (let j = 0; j < ch.length; j++) {
       const x = ch[j];
       if (x === undefined) continue;
       if (typeof x === 'object') granules += dropTable(op, x, depth + 1);
@@ -477,37 +608,38 @@ export function toGranules(f: PtFormat, iova: bigint, length: bigint): { start: 
 }
 
 /**
- * Appends the granule triple (first, end, pfn) of a run to R when the run is the usual
- * kind: iova, pa and length granule multiples below 2^53 (exact numbers), inside the
- * table's reach. No Number() call, no bigint arithmetic, nothing allocated.
+ * Writes the granule triple (first, end, pfn) of a run at triple j of R when the run is
+ * the usual kind: iova, pa and length granule multiples below 2^53 (exact numbers),
+ * inside the table's reach. No Number() call, no bigint arithmetic, nothing allocated.
  */
-function pushRun(f: PtFormat, R: number[], iova: bigint, pa: bigint, length: bigint): boolean {
+function putRun(f: PtFormat, R: Runs, j: number, iova: bigint, pa: bigint, length: bigint): boolean {
   const a = usualRange(f, iova, length);
   const p = usualGranules(f, pa);
   if (a < 0 || p < 0) return false;
-  R.push(a, a + usualGranules(f, length), p);
+  putTriple(R, j, a, a + usualGranules(f, length), p);
   return true;
 }
 
 const protOk = (prot: number): boolean => prot === 1 || prot === 2 || prot === 3;
 
-/** Maps the runs R (triples, ascending, disjoint, at least one) in one operation. */
-function mapTriples(pt: PageTable, R: readonly number[], prot: number, c: PtCounters | undefined): PageTable {
+/** Maps the runs R[0, n) (ascending, disjoint, at least one) in one operation. */
+function mapTriples(pt: PageTable, R: Runs, n: number, prot: number, c: PtCounters | undefined): PageTable {
   const op = new Op(pt, c);
-  return finish(pt, op, mapIn(op, pt.root, 0, 0, R, 0, R.length / 3, R[0]!, R[R.length - 2]!, prot));
+  return finish(pt, op, mapIn(op, pt.root, 0, 0, R, 0, n, R[0]!, R[3 * n - 2]!, prot));
 }
 
 export function map(pt: PageTable, iova: bigint, pa: bigint, length: bigint, prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  const R: number[] = [];
+  const R = runsFor(1);
   // Anything unusual takes the checks below, which also throw.
-  if (protOk(prot) && pushRun(f, R, iova, pa, length)) return mapTriples(pt, R, prot, c);
+  if (protOk(prot) && putRun(f, R, 0, iova, pa, length)) return mapTriples(pt, R, 1, prot, c);
   const { start, end } = toGranules(f, iova, length);
   if ((prot & RW) === 0 || (prot & ~RW) !== 0) throw new Error(`bad prot ${prot}`);
   if (pa < 0n || (pa & f.granuleMask) !== 0n || pa + length > U64_END) {
     throw new Error(`pa 0x${pa.toString(16)} not granule aligned or beyond u64`);
   }
-  return mapTriples(pt, [start, end, Number(pa >> BigInt(f.granuleShift))], prot, c);
+  putTriple(R, 0, start, end, Number(pa >> BigInt(f.granuleShift)));
+  return mapTriples(pt, R, 1, prot, c);
 }
 
 export interface MapRun {
@@ -523,16 +655,16 @@ export interface MapRun {
  */
 export function mapRuns(pt: PageTable, runs: readonly MapRun[], prot: number, c?: PtCounters): PageTable {
   const f = pt.format;
-  const R: number[] = [];
+  const R = runsFor(runs.length);
   let ok = protOk(prot);
   for (let i = 0; ok && i < runs.length; i++) {
     const r = runs[i]!;
-    ok = pushRun(f, R, r.iova, r.pa, r.length) && (i === 0 || R[3 * i]! >= R[3 * i - 2]!);
+    ok = putRun(f, R, i, r.iova, r.pa, r.length) && (i === 0 || R[3 * i]! >= R[3 * i - 2]!);
   }
   // Anything unusual (unordered or overlapping runs included) maps run by run, where
   // `map` words the error.
   if (!ok || runs.length === 0) return runs.reduce((t, x) => map(t, x.iova, x.pa, x.length, prot, c), pt);
-  return mapTriples(pt, R, prot, c);
+  return mapTriples(pt, R, runs.length, prot, c);
 }
 
 /** Unmaps granules [start, end) (0 <= start < end <= the table's reach, exact numbers);
