@@ -186,13 +186,11 @@ function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number,
   const va = p.va + BigInt(g0) * PAGE;
   const t = touch(memOf(d), p.pid, va, BigInt(g1 - g0 + 1) * PAGE, p.writable);
   if (!t.ok) return t.why;
-  let mem = t.mem;
   for (const e of t.extents) {
-    mem = mem.pinFrames(e.pa, e.length);
     const f = g0 + Number((e.va - va) / PAGE);
     out.push({ first: f, last: f + Number(e.length / PAGE) - 1, pa: e.pa });
   }
-  d.mem = mem;
+  d.mem = t.mem.pinRuns(t.extents);
   return null;
 }
 
@@ -243,19 +241,15 @@ export function isPages(r: Pages | PinRefusal): r is Pages {
  */
 function withoutPinUser(d: Draft<World>, p: Pages, key: string): Pages {
   const PAGE = pageSize(d);
-  let mem = memOf(d);
-  let freed = 0;
   if (p.users.length === 1) {
     // The last user goes (the common case: one area per pages object): every run goes whole.
     if (p.users[0]!.key !== key) throw new Error(`pin user ${key} not on pages ${p.id}`);
-    for (const r of p.pinned) {
-      mem = mem.unpinFrames(r.pa, BigInt(r.last - r.first + 1) * PAGE);
-      freed += r.last - r.first + 1;
-    }
-    d.mem = mem;
-    if (charge(d, p, -freed)) throw new Error('uncharge cannot fail');
+    d.mem = memOf(d).unpinRuns(p.pinned, PAGE);
+    if (charge(d, p, -npinned(p))) throw new Error('uncharge cannot fail');
     return pagesWith(p, [], [], p.areas);
   }
+  let mem = memOf(d);
+  let freed = 0;
   const users = p.users.filter((u) => u.key !== key);
   if (users.length === p.users.length) throw new Error(`pin user ${key} not on pages ${p.id}`);
   const keep: PinnedRun[] = [];
