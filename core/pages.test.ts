@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { produce } from 'immer';
 import { T, runTrace } from '../test/kit.js';
-import { npinned, unrefPages, type Pages, type PagesTable } from './pages.js';
+import { npinned, physOf, unrefPages, type Pages, type PagesTable } from './pages.js';
 import type { World } from './world.js';
 
 const ok = (r: { divergences: string[] }) => assert.equal(r.divergences, []);
@@ -106,6 +106,19 @@ test('a MAP whose memory cannot be pinned fails EFAULT and leaves no pages objec
   ok(r);
   assert.is(pagesOf(r.world).length, 1);
   assert.is(r.world.users[1000]!.lockedPages, 256);
+});
+
+test('physOf: IOVA -> PA runs of a byte range, clipped to it, the same whether offsets fit in a number or not', () => {
+  const pinned = [{ first: 0, last: 1, pa: 0x10_0000_0000n }, { first: 2, last: 4, pa: 0x20_0000_0000n }, { first: 7, last: 7, pa: 0x30_0000_0000n }];
+  const small: Pages = { id: 1, pid: 1, serial: 1, uid: 1000, va: 0x4000_0000n, npages: 8, writable: true, account: 'none', memlock: 0n, areas: 1, users: [], pinned };
+  const want = [
+    { iova: 0x9000n, pa: 0x10_0000_0800n, length: 0x1800n },
+    { iova: 0xa800n, pa: 0x20_0000_0000n, length: 0x1100n },
+  ];
+  assert.equal(physOf(small, 4096n, 0x800n, 0x2900n, 0x9000n), want);
+  // 2^45 pages: byte offsets past 2^53, so the bigint path; the same runs for the same bytes.
+  assert.equal(physOf({ ...small, npages: 2 ** 45 }, 4096n, 0x800n, 0x2900n, 0x9000n), want);
+  assert.equal(physOf(small, 4096n, 0x7000n, 0x1000n, 0n), [{ iova: 0n, pa: 0x30_0000_0000n, length: 0x1000n }]);
 });
 
 test.run();
