@@ -78,6 +78,10 @@ test('pin index: an older Memory changed again forks its own history; the newer 
   assert.is(runs(other), `0:1048576,${32 * 1048576}:4096`);
   assert.is(runs(newer), `${8 * 1048576}:2097152,${16 * 1048576}:1048576`);
   assert.is(runs(base), `0:1048576,${8 * 1048576}:2097152`);
+  // Reads of two Memories of one log, in turn, are each built once.
+  const t = base.pins;
+  assert.is(newer.pins, newer.pins);
+  assert.is(base.pins, t);
   // And the newer history goes on in place.
   assert.is(runs(newer.pinFrames(a.pa, 4096n)), `0:4096,${8 * 1048576}:2097152,${16 * 1048576}:1048576`);
 });

@@ -94,7 +94,9 @@ class PinBase {
  * into a new log first. Every COMPACT_EVERY changes the log is folded into a new base.
  */
 class PinLog {
-  /** The newest sorted index built from this log: its entry count and tree. */
+  /** The sorted indexes built from this log, by entry count (null: none yet). */
+  reads: Map<number, PinIndex> | null = null;
+  /** The newest of them: its entry count and tree. */
   lastRead: { count: number; tree: PinIndex } | null = null;
 
   constructor(
@@ -160,8 +162,9 @@ function fold(log: PinLog, count: number): PinIndex {
     if (!t) baseTrees.set(log.base, (t = treeOf(log.base.runs)));
     return t;
   }
+  const hit = log.reads?.get(count);
+  if (hit !== undefined) return hit;
   const last = log.lastRead;
-  if (last !== null && last.count === count) return last.tree;
   // Start from the newest index already built along the log when it is older: a
   // reader that looks after every change (the invariant checker) pays one change per read.
   const from = last !== null && last.count < count ? last : null;
@@ -172,6 +175,7 @@ function fold(log: PinLog, count: number): PinIndex {
     applyAll(runs, log, from !== null ? from.count : 0, count);
     t = treeOf(runs);
   }
+  (log.reads ??= new Map()).set(count, t);
   log.lastRead = { count, tree: t };
   return t;
 }
