@@ -15,8 +15,8 @@ import type { Area, IoasData } from './ioasData.js';
 import type { Ctx, IoasObj, World } from './world.js';
 import { iommufdPrologue } from './ioctl.js';
 import { getObj } from './objects.js';
-import { createPages, refPages } from './pages.js';
-import { alignmentFor, fillArea, unfillArea } from './ioasDomains.js';
+import { newPages, refPages, type Pages } from './pages.js';
+import { alignmentFor, fillArea, releaseArea } from './ioasDomains.js';
 import { hwHandlers } from './hwptIoctls.js';
 import { notifyUnmap } from './access.js';
 import { copyArea } from './bugs.js';
@@ -33,18 +33,17 @@ function ioasIn(ctx: Draft<Ctx>, id: number): Draft<IoasObj> | string {
 }
 const dataOf = (io: Draft<IoasObj>) => io.data as unknown as IoasData;
 
-/** Inserts one area and fills it into the IOAS's domains. */
-function addArea(d: Draft<World>, ctxId: number, io: Draft<IoasObj>, iova: bigint, length: bigint, area: Area): Outcome | null {
+/** Inserts one area and fills it into the IOAS's domains (`fresh`: its new, unstored pages object). */
+function addArea(d: Draft<World>, ctxId: number, io: Draft<IoasObj>, iova: bigint, length: bigint, area: Area, fresh?: Pages): Outcome | null {
   io.data.areas = dataOf(io).areas.insert(iova, iova + length - 1n, area) as never;
-  const r = fillArea(d, ctxId, io.id, { start: iova, last: iova + length - 1n, value: area });
+  const r = fillArea(d, ctxId, io.id, { start: iova, last: iova + length - 1n, value: area }, fresh);
   return r ? fail(r.errno, r.reason) : null;
 }
 
-/** Removes one area: out of every domain first, then unpinned, then dropped. */
+/** Removes one area: out of every domain first, then unpinned and its pages released, then dropped. */
 function removeArea(d: Draft<World>, ctxId: number, io: Draft<IoasObj>, e: IntervalEntry<Area>): void {
-  unfillArea(d, ctxId, io.id, e);
+  releaseArea(d, ctxId, io.id, e);
   io.data.areas = dataOf(io).areas.remove(e.start) as never;
-  refPages(d, ctxId, e.value.pages, -1);
 }
 
 /** Unmaps every area of an IOAS (IOAS destroy, unmap-all). Returns the bytes unmapped. */
@@ -92,8 +91,8 @@ export const ioasHandlers = {
     if (f.length === 0n || f.length > U64_MAX - plat(d).pageSize) return fail('EINVAL', `bad length ${hex(f.length)}`);
     const at = place(d, io, (f.flags & FIXED_IOVA) !== 0, f.iova, f.length, f.user_va);
     if (isOutcome(at)) return at;
-    const pages = createPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0, 1);
-    const r = addArea(d, ctx.id, io, at.iova, f.length, { pages: pages.id, pageOffset: pages.pageOffset, prot: protOf(f.flags) });
+    const { pages, pageOffset } = newPages(d, ctx.id, i.pid, f.user_va, f.length, (f.flags & WRITEABLE) !== 0, 1);
+    const r = addArea(d, ctx.id, io, at.iova, f.length, { pages: pages.id, pageOffset, prot: protOf(f.flags) }, pages);
     if (r) return r;
     return ok({ iova: at.iova });
   },

@@ -67,6 +67,38 @@ test('pin index: pins and unpins in any order, read at any point, equal a refere
   assert.is(m.pinsAt(live[0]![0]) >= 1, true);
 });
 
+test('pin index: an older Memory changed again forks its own history; the newer one keeps its pins (a World put back after a failed step)', () => {
+  const a = Memory.empty().allocFrames(64n * MiB, owner, owner.va);
+  const runs = (x: Memory) => [...x.pins.entries()].map(([k, ls]) => `${k - Number(a.pa)}:${ls.join('/')}`).join(',');
+  const base = a.mem.pinFrames(a.pa, MiB).pinFrames(a.pa + 8n * MiB, 2n * MiB);
+  const newer = base.pinFrames(a.pa + 16n * MiB, MiB).unpinFrames(a.pa, MiB);
+  assert.is(runs(newer), `${8 * 1048576}:2097152,${16 * 1048576}:1048576`);
+  // `base` sees fewer changes than its log holds now: it must not see `newer`'s.
+  const other = base.unpinFrames(a.pa + 8n * MiB, 2n * MiB).pinFrames(a.pa + 32n * MiB, 4096n);
+  assert.is(runs(other), `0:1048576,${32 * 1048576}:4096`);
+  assert.is(runs(newer), `${8 * 1048576}:2097152,${16 * 1048576}:1048576`);
+  assert.is(runs(base), `0:1048576,${8 * 1048576}:2097152`);
+  // Reads of two Memories of one log, in turn, are each built once.
+  const t = base.pins;
+  assert.is(newer.pins, newer.pins);
+  assert.is(base.pins, t);
+  // And the newer history goes on in place.
+  assert.is(runs(newer.pinFrames(a.pa, 4096n)), `0:4096,${8 * 1048576}:2097152,${16 * 1048576}:1048576`);
+});
+
+test('pin index: pinRuns and unpinRuns change the index as one pinFrames or unpinFrames per run', () => {
+  const a = Memory.empty().allocFrames(64n * MiB, owner, owner.va);
+  const canon = (x: Memory) => JSON.stringify([...x.pins.entries()]);
+  const ext = [{ pa: a.pa, length: MiB }, { pa: a.pa + 4n * MiB, length: 8192n }, { pa: a.pa, length: 4096n }];
+  const one = ext.reduce((m, e) => m.pinFrames(e.pa, e.length), a.mem);
+  const many = a.mem.pinRuns(ext);
+  assert.is(canon(many), canon(one));
+  assert.is(many.maxPin, Number(MiB));
+  const runs = [{ first: 0, last: 255, pa: a.pa }, { first: 300, last: 301, pa: a.pa + 4n * MiB }];
+  assert.is(canon(many.unpinRuns(runs, 4096n)), canon(a.mem.pinFrames(a.pa, 4096n)));
+  assert.is(many.unpinRuns([], 4096n), many);
+});
+
 test('pin index: unpinning a run that was never pinned is a model bug, reported at the latest when the index is read', () => {
   const a = Memory.empty().allocFrames(4n * MiB, owner, owner.va);
   const m = a.mem.pinFrames(a.pa, MiB).unpinFrames(a.pa, 2n * MiB);

@@ -74,81 +74,75 @@ const cmpNum = (a: number, b: number): number => a - b;
 const PA_LIMIT = 1n << 53n;
 
 /**
- * Pins and unpins not yet compacted, newest first (a persistent list: appending shares
- * the older ones). A replay pins and unpins on every MAP and UNMAP but reads the index
- * rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the state hash), so each
- * change costs one list node. Every COMPACT_EVERY changes the list is compacted into a
- * PinBase (an unordered multiset: no sorting, no tree building on the hot path); the
- * sorted index is built only when read, memoized per list node.
+ * The compacted pins: start PA -> run lengths (an unordered multiset: no sorting, no
+ * tree building on the hot path). Its Map is never written after construction.
  */
-class PinLog {
-  constructor(
-    readonly pa: number,
-    readonly length: number,
-    readonly pin: boolean,
-    readonly older: PinLog | null,
-    /** Entries in this list, this one included. */
-    readonly count: number,
-  ) {}
-}
-
-/** The compacted pins: start PA -> run lengths. Its Map is never written after construction. */
 class PinBase {
   constructor(readonly runs: ReadonlyMap<number, readonly number[]>) {}
 }
 
-const EMPTY_BASE = new PinBase(new Map());
+/**
+ * Pins and unpins not yet compacted into `base`, oldest first, as two number arrays
+ * (contiguous: compaction reads them without chasing a pointer per change). A replay
+ * pins and unpins on every MAP and UNMAP but reads the index rarely (munmap of pinned
+ * memory, MD_CHECK_REFS, invariants, the state hash), so a change costs two pushes.
+ *
+ * A log is shared by every Memory of one history: a Memory sees its first `count`
+ * entries, which never change once pushed. Appending from a Memory that sees the whole
+ * log pushes in place (a linear history); one that sees less (an older World stepped
+ * again, or a World put back after a failed step that had pinned) copies what it sees
+ * into a new log first. Every COMPACT_EVERY changes the log is folded into a new base.
+ */
+class PinLog {
+  /** The sorted indexes built from this log, by entry count (null: none yet). */
+  reads: Map<number, PinIndex> | null = null;
+  /** The newest of them: its entry count and tree. */
+  lastRead: { count: number; tree: PinIndex } | null = null;
+
+  constructor(
+    readonly base: PinBase,
+    readonly pa: number[] = [],
+    /** The run's length; negative for an unpin. */
+    readonly len: number[] = [],
+  ) {}
+}
+
+const EMPTY_LOG = new PinLog(new PinBase(new Map()));
 const COMPACT_EVERY = 16384;
 /** Past this many changes a read builds the index from a Map instead of editing a clone. */
 const REBUILD_AFTER = 32;
 
-/** The run lengths at a PA after one change; null when none is left. */
-function applyChange(lens: readonly number[] | undefined, c: PinLog): readonly number[] | null {
+/** The run lengths at a PA after one change (len < 0: unpin); null when none is left. */
+function applyChange(lens: readonly number[] | undefined, pa: number, len: number): readonly number[] | null {
   // Plain copy loops: a PA commonly holds several runs (a buffer re-mapped while still
   // mapped), and sort/filter with callbacks cost several times more here (measured).
-  if (c.pin) {
-    if (!lens) return [c.length];
+  if (len > 0) {
+    if (!lens) return [len];
     const out = new Array<number>(lens.length + 1);
     let i = 0;
-    for (; i < lens.length && lens[i]! <= c.length; i++) out[i] = lens[i]!;
-    out[i] = c.length;
+    for (; i < lens.length && lens[i]! <= len; i++) out[i] = lens[i]!;
+    out[i] = len;
     for (; i < lens.length; i++) out[i + 1] = lens[i]!;
     return out;
   }
-  const at = lens ? lens.indexOf(c.length) : -1;
-  if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${c.pa.toString(16)}+0x${c.length.toString(16)}`);
+  const at = lens ? lens.indexOf(-len) : -1;
+  if (!lens || at < 0) throw new Error(`unpin of unpinned run 0x${pa.toString(16)}+0x${(-len).toString(16)}`);
   if (lens.length === 1) return null;
   const out = new Array<number>(lens.length - 1);
   for (let i = 0, j = 0; i < lens.length; i++) if (i !== at) out[j++] = lens[i]!;
   return out;
 }
 
-/**
- * Applies changes (newest first in the array) to `into`, a tree or Map the caller owns:
- * a few changes edit a clone of the index, many go to a Map that then becomes a fresh
- * tree built in key order.
- */
-function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: number, v: readonly number[]): unknown; delete(k: number): unknown }, changes: readonly PinLog[]): void {
-  for (let i = changes.length - 1; i >= 0; i--) {
-    const c = changes[i]!;
-    const next = applyChange(into.get(c.pa), c);
-    if (next) into.set(c.pa, next);
-    else into.delete(c.pa);
+/** Applies entries [from, to) of `log` in order to `into`, a tree or Map the caller owns. */
+function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: number, v: readonly number[]): unknown; delete(k: number): unknown }, log: PinLog, from: number, to: number): void {
+  const pas = log.pa;
+  const lens = log.len;
+  for (let i = from; i < to; i++) {
+    const pa = pas[i]!;
+    const next = applyChange(into.get(pa), pa, lens[i]!);
+    if (next) into.set(pa, next);
+    else into.delete(pa);
   }
-}
-
-/** The changes of `log` down to (not including) `stop`, newest first. */
-function changesOf(log: PinLog | null, stop: (e: PinLog) => boolean = () => false): { changes: PinLog[]; at: PinLog | null } {
-  const changes: PinLog[] = [];
-  let e = log;
-  for (; e !== null && !stop(e); e = e.older) changes.push(e);
-  return { changes, at: e };
-}
-
-function compact(base: PinBase, log: PinLog): PinBase {
-  const runs = new Map(base.runs);
-  applyAll(runs, changesOf(log).changes);
-  return new PinBase(runs);
 }
 
 function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
@@ -158,30 +152,31 @@ function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
   return t;
 }
 
-/** The sorted index for base + log, memoized by the log's head or the base (pure functions of both). */
-const folded = new WeakMap<PinLog, PinIndex>();
+/** The sorted index of a base, memoized (a pure function of it). */
 const baseTrees = new WeakMap<PinBase, PinIndex>();
 
-function fold(base: PinBase, log: PinLog | null): PinIndex {
-  if (log === null) {
-    let t = baseTrees.get(base);
-    if (!t) baseTrees.set(base, (t = treeOf(base.runs)));
+/** The sorted index for the first `count` entries of `log` over its base. */
+function fold(log: PinLog, count: number): PinIndex {
+  if (count === 0) {
+    let t = baseTrees.get(log.base);
+    if (!t) baseTrees.set(log.base, (t = treeOf(log.base.runs)));
     return t;
   }
-  const hit = folded.get(log);
-  if (hit) return hit;
-  // Start from the newest already-built index along the list: a reader that looks after
-  // every change (the invariant checker) pays one change per read.
-  const { changes, at } = changesOf(log, (e) => folded.has(e));
-  const from = at === null ? null : folded.get(at)!;
+  const hit = log.reads?.get(count);
+  if (hit !== undefined) return hit;
+  const last = log.lastRead;
+  // Start from the newest index already built along the log when it is older: a
+  // reader that looks after every change (the invariant checker) pays one change per read.
+  const from = last !== null && last.count < count ? last : null;
   let t: PinIndex;
-  if (from !== null && changes.length <= REBUILD_AFTER) applyAll((t = from.clone()), changes);
+  if (from !== null && count - from.count <= REBUILD_AFTER) applyAll((t = from.tree.clone()), log, from.count, count);
   else {
-    const runs = from !== null ? new Map(from.entries()) : new Map(base.runs);
-    applyAll(runs, changes);
+    const runs = from !== null ? new Map(from.tree.entries()) : new Map(log.base.runs);
+    applyAll(runs, log, from !== null ? from.count : 0, count);
     t = treeOf(runs);
   }
-  folded.set(log, t);
+  (log.reads ??= new Map()).set(count, t);
+  log.lastRead = { count, tree: t };
   return t;
 }
 
@@ -190,8 +185,6 @@ export class Memory {
     readonly procs: Readonly<Record<number, ProcMem>>,
     readonly frames: BTree<bigint, FrameExtent>,
     readonly nextPa: bigint,
-    /** The pins as of the last compaction; `pinLog` holds the changes since. */
-    private readonly pinBase: PinBase = EMPTY_BASE,
     /** No pinned run was ever longer (bounds how far back a run covering a PA can start). */
     readonly maxPin: number = 0,
     /**
@@ -199,12 +192,15 @@ export class Memory {
      * false no frame is orphaned, so an unpin never has frames to free and skips the search.
      */
     readonly orphans: boolean = false,
-    private readonly pinLog: PinLog | null = null,
+    /** The pins as of the last compaction and the changes since (see PinLog). */
+    private readonly pinLog: PinLog = EMPTY_LOG,
+    /** How many of `pinLog`'s changes are this Memory's. */
+    private readonly pinCount: number = 0,
   ) {}
 
-  /** The pinned PA runs (built from the unfolded changes on first read; see PinLog). */
+  /** The pinned PA runs (built from the uncompacted changes on first read; see PinLog). */
   get pins(): PinIndex {
-    return fold(this.pinBase, this.pinLog);
+    return fold(this.pinLog, this.pinCount);
   }
 
   static empty(): Memory {
@@ -213,15 +209,27 @@ export class Memory {
   }
 
   private with(frames: BTree<bigint, FrameExtent>, orphans: boolean = this.orphans): Memory {
-    return new Memory(this.procs, frames, this.nextPa, this.pinBase, this.maxPin, orphans, this.pinLog);
+    return new Memory(this.procs, frames, this.nextPa, this.maxPin, orphans, this.pinLog, this.pinCount);
   }
 
-  /** One more pin change; compacts the log into the base every COMPACT_EVERY changes. */
-  private logPin(pa: number, length: number, pin: boolean): Memory {
-    const log = new PinLog(pa, length, pin, this.pinLog, (this.pinLog?.count ?? 0) + 1);
-    const maxPin = pin && length > this.maxPin ? length : this.maxPin;
-    if (log.count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, this.pinBase, maxPin, this.orphans, log);
-    return new Memory(this.procs, this.frames, this.nextPa, compact(this.pinBase, log), maxPin, this.orphans, null);
+  /**
+   * The log to append to: this Memory's own when it sees all of it, else a copy of
+   * what it sees (see PinLog).
+   */
+  private appendable(): PinLog {
+    const log = this.pinLog;
+    if (log.pa.length === this.pinCount && log !== EMPTY_LOG) return log;
+    const copy = new PinLog(log.base, log.pa.slice(0, this.pinCount), log.len.slice(0, this.pinCount));
+    if (log.lastRead !== null && log.lastRead.count <= this.pinCount) copy.lastRead = log.lastRead;
+    return copy;
+  }
+
+  /** The Memory after `log` (appended to) got `count` changes; compacts every COMPACT_EVERY. */
+  private logged(log: PinLog, count: number, maxPin: number): Memory {
+    if (count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, log, count);
+    const runs = new Map(log.base.runs);
+    applyAll(runs, log, 0, count);
+    return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs)), 0);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -262,7 +270,7 @@ export class Memory {
     const procs = { ...this.procs };
     if (pm) procs[pid] = pm;
     else delete procs[pid];
-    return new Memory(procs, this.frames, this.nextPa, this.pinBase, this.maxPin, this.orphans, this.pinLog);
+    return new Memory(procs, this.frames, this.nextPa, this.maxPin, this.orphans, this.pinLog, this.pinCount);
   }
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
@@ -285,7 +293,7 @@ export class Memory {
     if (pa + length > PA_LIMIT) throw new Error(`simulated physical memory (8 PiB) exhausted allocating 0x${length.toString(16)} bytes`);
     const frames = this.frames.clone();
     frames.set(pa, { pa, length, owner, mapped: true });
-    return { mem: new Memory(this.procs, frames, pa + length, this.pinBase, this.maxPin, this.orphans, this.pinLog), pa };
+    return { mem: new Memory(this.procs, frames, pa + length, this.maxPin, this.orphans, this.pinLog, this.pinCount), pa };
   }
 
   /**
@@ -357,7 +365,21 @@ export class Memory {
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    return this.logPin(Number(pa), Number(length), true);
+    return this.pinRuns([{ pa, length }]);
+  }
+
+  /** pinFrames of each run, in order: one Memory for the lot. */
+  pinRuns(runs: readonly { readonly pa: bigint; readonly length: bigint }[]): Memory {
+    if (runs.length === 0) return this;
+    const log = this.appendable();
+    let maxPin = this.maxPin;
+    for (const r of runs) {
+      const len = Number(r.length);
+      log.pa.push(Number(r.pa));
+      log.len.push(len);
+      if (len > maxPin) maxPin = len;
+    }
+    return this.logged(log, log.pa.length, maxPin);
   }
 
   /**
@@ -367,7 +389,10 @@ export class Memory {
   unpinFrames(pa: bigint, length: bigint): Memory {
     // A run that was never pinned throws when the log is compacted (at the latest within
     // COMPACT_EVERY changes) or read, whichever comes first.
-    const m = this.logPin(Number(pa), Number(length), false);
+    const log = this.appendable();
+    log.pa.push(Number(pa));
+    log.len.push(-Number(length));
+    const m = this.logged(log, log.pa.length, this.maxPin);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
     const end = pa + length;
@@ -379,6 +404,26 @@ export class Memory {
         if (!f.mapped) orphan = true;
       });
     return orphan ? m.editByPins(pa, length, (f) => f, (f) => (f.mapped ? f : null)) : m;
+  }
+
+  /**
+   * unpinFrames of each run, in order, for runs of whole pages of `pageSize` bytes (a
+   * pages object's pinned runs): one Memory for the lot while no frame is orphaned.
+   */
+  unpinRuns(runs: readonly { readonly first: number; readonly last: number; readonly pa: bigint }[], pageSize: bigint): Memory {
+    if (runs.length === 0) return this;
+    if (this.orphans) {
+      let m: Memory = this;
+      for (const r of runs) m = m.unpinFrames(r.pa, BigInt(r.last - r.first + 1) * pageSize);
+      return m;
+    }
+    const log = this.appendable();
+    const P = Number(pageSize);
+    for (const r of runs) {
+      log.pa.push(Number(r.pa));
+      log.len.push(-(r.last - r.first + 1) * P);
+    }
+    return this.logged(log, log.pa.length, this.maxPin);
   }
 }
 

@@ -173,54 +173,90 @@ function limitPages(d: Draft<World>, proc: Draft<World>['procs'][number] | undef
   return Number((proc?.memlock ?? p.memlock) / pageSize(d));
 }
 
+/** A pages object with new users, pinned runs and area count (one hidden class: no spreads). */
+function pagesWith(p: Pages, users: readonly PinUser[], pinned: readonly PinnedRun[], areas: number): Pages {
+  return { id: p.id, pid: p.pid, serial: p.serial, uid: p.uid, va: p.va, npages: p.npages, writable: p.writable, account: p.account, memlock: p.memlock, areas, users, pinned };
+}
+
 /**
- * Adds a user of page indexes [first, last]: pins what is not yet pinned (EFAULT
- * when the memory is not mapped or not writable as needed; ENOMEM over the limit).
+ * Touches and pins page indexes [g0, g1] of `p` (none of them pinned yet), appending
+ * the new runs to `out` in index order; the reason when the memory cannot be pinned.
  */
-export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: PinUser): PinRefusal | null {
-  const p = getPages(d, ctxId, id);
-  const PAGE = pageSize(d);
-  const added: PinnedRun[] = [];
-  let fresh = 0;
-  for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
-    const va = p.va + BigInt(g0) * PAGE;
-    const len = BigInt(g1 - g0 + 1) * PAGE;
-    const t = touch(memOf(d), p.pid, va, len, p.writable);
-    if (!t.ok) return { errno: 'EFAULT', reason: `cannot pin user memory: ${t.why}` };
-    let mem = t.mem;
-    for (const e of t.extents) {
-      mem = mem.pinFrames(e.pa, e.length);
-      const f = Number((e.va - p.va) / PAGE);
-      added.push({ first: f, last: f + Number(e.length / PAGE) - 1, pa: e.pa });
-    }
-    d.mem = mem;
-    fresh += g1 - g0 + 1;
+function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number, out: PinnedRun[]): string | null {
+  const va = g0 === 0 ? p.va : p.va + BigInt(g0) * PAGE;
+  const t = touch(memOf(d), p.pid, va, BigInt(g1 - g0 + 1) * PAGE, p.writable);
+  if (!t.ok) return t.why;
+  // Offsets and lengths as numbers: exact, since the extents now have frames (below 2^53).
+  const P = Number(PAGE);
+  for (const e of t.extents) {
+    const f = g0 + Number(e.va - va) / P;
+    out.push({ first: f, last: f + Number(e.length) / P - 1, pa: e.pa });
   }
-  const refused = charge(d, p, fresh);
-  if (refused) return refused;
-  const pinned = p.pinned.length === 0 ? added : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
-  setPages(d, ctxId, { ...p, users: [...p.users, user], pinned }, id, p);
+  d.mem = t.mem.pinRuns(t.extents);
   return null;
 }
 
-/** Removes a user; pages no other user covers are unpinned ("unpin follows unmap": callers unmap first). */
-export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: string): void {
-  const p = getPages(d, ctxId, id);
-  const sole = p.users.length === 1 && p.users[0]!.key === key;
-  const users = sole ? [] : p.users.filter((u) => u.key !== key);
-  if (users.length === p.users.length) throw new Error(`pin user ${key} not on pages ${id}`);
+/**
+ * `p` with one more user of page indexes [first, last]: pins what is not yet pinned
+ * (EFAULT when the memory is not mapped or not writable as needed; ENOMEM over the
+ * limit). Writes memory and the charge, not the pages table: the caller stores the result.
+ */
+export function withPinUser(d: Draft<World>, p: Pages, user: PinUser): Pages | PinRefusal {
   const PAGE = pageSize(d);
-  const keep: PinnedRun[] = [];
-  let freed = 0;
-  let mem = memOf(d);
-  const cover = sole ? [] : union(users);
-  for (const r of p.pinned) {
-    if (cover.length === 0) {
-      // The last user went (the common case: one area per pages object): the run goes whole.
-      mem = mem.unpinFrames(r.pa, BigInt(r.last - r.first + 1) * PAGE);
-      freed += r.last - r.first + 1;
-      continue;
+  const added: PinnedRun[] = [];
+  let fresh: number;
+  if (p.pinned.length === 0) {
+    // Nothing pinned yet (the common case: the first user of a new pages object): one gap.
+    const why = pinGap(d, p, PAGE, user.first, user.last, added);
+    if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
+    fresh = user.last - user.first + 1;
+  } else {
+    fresh = 0;
+    for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
+      const why = pinGap(d, p, PAGE, g0, g1, added);
+      if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
+      fresh += g1 - g0 + 1;
     }
+  }
+  const refused = charge(d, p, fresh);
+  if (refused) return refused;
+  const pinned = p.pinned.length === 0 ? added : added.length === 0 ? p.pinned : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
+  return pagesWith(p, p.users.length === 0 ? [user] : [...p.users, user], pinned, p.areas);
+}
+
+/** Adds a user of page indexes [first, last] to pages object `id` (see withPinUser). */
+export function addPinUser(d: Draft<World>, ctxId: number, id: number, user: PinUser): PinRefusal | null {
+  const p = getPages(d, ctxId, id);
+  const next = withPinUser(d, p, user);
+  if (!isPages(next)) return next;
+  setPages(d, ctxId, next, id, p);
+  return null;
+}
+
+export function isPages(r: Pages | PinRefusal): r is Pages {
+  return (r as Partial<PinRefusal>).errno === undefined;
+}
+
+/**
+ * `p` without user `key`; pages no other user covers are unpinned ("unpin follows
+ * unmap": callers unmap first). Writes memory and the charge, not the pages table.
+ */
+function withoutPinUser(d: Draft<World>, p: Pages, key: string): Pages {
+  const PAGE = pageSize(d);
+  if (p.users.length === 1) {
+    // The last user goes (the common case: one area per pages object): every run goes whole.
+    if (p.users[0]!.key !== key) throw new Error(`pin user ${key} not on pages ${p.id}`);
+    d.mem = memOf(d).unpinRuns(p.pinned, PAGE);
+    if (charge(d, p, -npinned(p))) throw new Error('uncharge cannot fail');
+    return pagesWith(p, [], [], p.areas);
+  }
+  let mem = memOf(d);
+  let freed = 0;
+  const users = p.users.filter((u) => u.key !== key);
+  if (users.length === p.users.length) throw new Error(`pin user ${key} not on pages ${p.id}`);
+  const keep: PinnedRun[] = [];
+  const cover = union(users);
+  for (const r of p.pinned) {
     // Split each run into covered pieces (kept) and uncovered pieces (unpinned), by
     // interval arithmetic: the cost follows runs and users, never the page count.
     const pieces: PinnedRun[] = [];
@@ -253,9 +289,14 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
     freed += gone;
   }
   d.mem = mem;
-  const refused = charge(d, p, -freed);
-  if (refused) throw new Error('uncharge cannot fail');
-  setPages(d, ctxId, { ...p, users, pinned: keep }, id, p);
+  if (charge(d, p, -freed)) throw new Error('uncharge cannot fail');
+  return pagesWith(p, users, keep, p.areas);
+}
+
+/** Removes a user of pages object `id` (see withoutPinUser). */
+export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: string): void {
+  const p = getPages(d, ctxId, id);
+  setPages(d, ctxId, withoutPinUser(d, p, key), id, p);
 }
 
 /**
@@ -263,20 +304,37 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
  * pinned), as IOVA -> PA runs for a mapping whose byte `off` sits at `iova`.
  */
 export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint, iova: bigint): { iova: bigint; pa: bigint; length: bigint }[] {
-  const end = off + length;
   const out: { iova: bigint; pa: bigint; length: bigint }[] = [];
+  const P = Number(pageSz);
+  // Byte offsets inside the object as numbers when every one is exact (any object
+  // pinned whole is: its pinned frames lie below 2^53): ~3 bigints per run, not ~10.
+  const exact = Number.isSafeInteger(p.npages * P);
+  const o = exact ? Number(off) : 0;
+  const end = exact ? o + Number(length) : 0;
+  const endBig = off + length;
   for (const r of p.pinned) {
+    if (exact) {
+      const rs = r.first * P;
+      const re = (r.last + 1) * P;
+      const s = rs > o ? rs : o;
+      const e = re < end ? re : end;
+      if (e > s) out.push({ iova: iova + BigInt(s - o), pa: s === rs ? r.pa : r.pa + BigInt(s - rs), length: BigInt(e - s) });
+      continue;
+    }
     const rs = BigInt(r.first) * pageSz;
     const re = BigInt(r.last + 1) * pageSz;
     const s = rs > off ? rs : off;
-    const e = re < end ? re : end;
+    const e = re < endBig ? re : endBig;
     if (e > s) out.push({ iova: iova + (s - off), pa: r.pa + (s - rs), length: e - s });
   }
   return out;
 }
 
-/** A new pages object over the user range, referenced by `areas` areas from the start. */
-export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean, areas = 0): { id: number; pageOffset: bigint } {
+/**
+ * A new pages object over the user range, referenced by `areas` areas from the start.
+ * Its id is taken but it is not stored: the caller stores it (storePages), pinned or not.
+ */
+export function newPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean, areas = 0): { pages: Pages; pageOffset: bigint } {
   const ctx = d.ctxs[ctxId]!;
   const PAGE = pageSize(d);
   const va = (userVa / PAGE) * PAGE;
@@ -285,16 +343,40 @@ export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa:
   const proc = d.procs[pid]!;
   const id = ctx.nextPages++;
   const account = proc.caps.includes('IPC_LOCK') ? 'none' : ctx.accountMode;
-  setPages(d, ctxId, { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas, users: [], pinned: [] }, id, undefined);
-  return { id, pageOffset };
+  return { pages: { id, pid, serial: proc.serial, uid: proc.uid, va, npages, writable, account, memlock: proc.memlock, areas, users: [], pinned: [] }, pageOffset };
+}
+
+/** Stores pages object `p`; `prev` is the value it replaces (undefined: it is new). */
+export function storePages(d: Draft<World>, ctxId: number, p: Pages, prev: Pages | undefined): void {
+  setPages(d, ctxId, p, p.id, prev);
+}
+
+/** A new pages object over the user range, stored (see newPages). */
+export function createPages(d: Draft<World>, ctxId: number, pid: number, userVa: bigint, length: bigint, writable: boolean, areas = 0): { id: number; pageOffset: bigint } {
+  const { pages, pageOffset } = newPages(d, ctxId, pid, userVa, length, writable, areas);
+  setPages(d, ctxId, pages, pages.id, undefined);
+  return { id: pages.id, pageOffset };
 }
 
 export function refPages(d: Draft<World>, ctxId: number, id: number, delta: number): void {
   const p = getPages(d, ctxId, id);
-  const areas = p.areas + delta;
+  putRef(d, ctxId, p, p, p.areas + delta);
+}
+
+/**
+ * An area lets go of pages object `id`: its pin user `key` goes first (null: it has
+ * none), then its reference, with one table write (the pages object is freed at 0).
+ */
+export function unrefPages(d: Draft<World>, ctxId: number, id: number, key: string | null): void {
+  const p = getPages(d, ctxId, id);
+  putRef(d, ctxId, key === null ? p : withoutPinUser(d, p, key), p, p.areas - 1);
+}
+
+/** Stores `p` (the new value of `prev`) with `areas` references, or frees it at 0. */
+function putRef(d: Draft<World>, ctxId: number, p: Pages, prev: Pages, areas: number): void {
   if (areas < 0) throw new Error('pages refcount underflow');
   if (areas === 0) {
-    if (p.users.length || p.pinned.length) throw new Error(`pages ${id} released with pins`);
-    setPages(d, ctxId, null, id, p);
-  } else setPages(d, ctxId, { ...p, areas }, id, p);
+    if (p.users.length || p.pinned.length) throw new Error(`pages ${p.id} released with pins`);
+    setPages(d, ctxId, null, p.id, prev);
+  } else setPages(d, ctxId, pagesWith(p, p.users, p.pinned, areas), p.id, prev);
 }

@@ -12,6 +12,7 @@ import { COPIERS, InPlace } from '../core/workingCopy.js';
 import { ownsPages, type Pages, type PagesTable } from '../core/pages.js';
 import { ABSENT, undoLog } from '../core/undo.js';
 import type { Input } from '../events/index.js';
+import type { World } from '../core/world.js';
 import { T, fixtureFiles, genLines, readLines, runTrace } from './kit.js';
 
 interface Tally {
@@ -69,6 +70,20 @@ function unfrozen(run: () => void): void {
   }
 }
 
+/** compare() on an x86-vtd trace of `entries`, which the in-place replay must also match; its final World. */
+function compareEntries(name: string, entries: readonly Record<string, unknown>[]): { world: World; tally: Tally } {
+  const lines = [JSON.stringify({ trace: 'iommufd', version: 1, platform: 'x86-vtd' }), ...entries.map((e) => JSON.stringify(e))];
+  const tally = { inPlace: 0, failedReused: 0 };
+  let world: World | null = null;
+  unfrozen(() => {
+    compare(name, lines, tally);
+    const r = replayLines(name, lines, { inPlace: true });
+    assert.is(r.divergences.length, 0);
+    world = r.world;
+  });
+  return { world: world!, tally };
+}
+
 test('in place: same outcomes and states as the persistent step, every good fixture', () => {
   const tally = { inPlace: 0, failedReused: 0 };
   unfrozen(() => {
@@ -101,15 +116,33 @@ test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no a
     { op: 'dma', dev: 'd0', iova: '0x300000', length: 8, dir: 'read', expect: { fault: 'not_present' } },
     { ...map('0x300000', 256 * 1024), expect: { ok: true } },
   ];
-  const lines = [JSON.stringify({ trace: 'iommufd', version: 1, platform: 'x86-vtd' }), ...entries.map((e) => JSON.stringify(e))];
-  const tally = { inPlace: 0, failedReused: 0 };
-  unfrozen(() => {
-    compare('rlimit', lines, tally);
-    const r = replayLines('rlimit', lines, { inPlace: true });
-    assert.is(r.divergences.length, 0);
-    assert.is(r.world!.users[1000]!.lockedPages, 192);
-  });
+  const { world, tally } = compareEntries('rlimit', entries);
+  assert.is(world.users[1000]!.lockedPages, 192);
   assert.is(tally.failedReused, 1);
+});
+
+test('in place: a MAP refused EFAULT and an UNMAP of shared pages after earlier MAPs agree with the persistent step', () => {
+  const MiB = 1024 * 1024;
+  const map = (iova: string, length: number, user_va = '$buf') => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va, length, iova });
+  const unmap = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_UNMAP', fd: '$ifd', ioas_id: '$A', iova, length });
+  const entries = [
+    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+    T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
+    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    { ...map('0x100000', 1 * MiB), expect: { ok: true } },
+    { ...map('0x200000', 256 * 1024), expect: { ok: true } },
+    // No memory there: refused after the area went in and a pages object was made.
+    { ...map('0x300000', 256 * 1024, '0x5000000000'), expect: { errno: 'EFAULT' } },
+    { op: 'dma', dev: 'd0', iova: '0x300000', length: 8, dir: 'read', expect: { fault: 'not_present' } },
+    { op: 'IOMMU_IOAS_COPY', fd: '$ifd', flags: ['FIXED_IOVA', 'READABLE'], dst_ioas_id: '$A', src_ioas_id: '$A', length: 64 * 1024, src_iova: '0x110000', dst_iova: '0x400000', expect: { ok: true } },
+    { ...unmap('0x100000', 1 * MiB), expect: { ok: true } },
+    { ...unmap('0x400000', 64 * 1024), expect: { ok: true } },
+    { ...unmap('0x300000', 4096), expect: { errno: 'ENOENT' } },
+    { ...map('0x300000', 256 * 1024), expect: { ok: true } },
+  ];
+  const { world, tally } = compareEntries('efault', entries);
+  assert.is(world.users[1000]!.lockedPages, 128);
+  assert.is(tally.failedReused, 2);
 });
 
 test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas leaves the in-place pages table as it was', () => {
