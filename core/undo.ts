@@ -16,17 +16,27 @@ import { BTree } from './btree.js';
 export const ABSENT: unique symbol = Symbol('absent');
 
 export class UndoLog {
-  /** Triples: target (a plain record or a BTree), key, old value or ABSENT. */
+  /**
+   * Triples: target (a plain record or a BTree), key, old value or ABSENT; the first `n`
+   * slots are this step's. The array is reused from step to step (setting its length to
+   * 0 made V8 allocate a new backing store every step); slots past `n` may still hold a
+   * previous step's values until overwritten.
+   */
   private readonly ops: unknown[] = [];
+  private n = 0;
 
   record(target: object, key: PropertyKey, old: unknown): void {
-    this.ops.push(target, key, old);
+    const ops = this.ops;
+    ops[this.n] = target;
+    ops[this.n + 1] = key;
+    ops[this.n + 2] = old;
+    this.n += 3;
   }
 
   /** Puts back every recorded value, newest first, and empties the log. */
   rollback(): void {
     const ops = this.ops;
-    for (let i = ops.length - 3; i >= 0; i -= 3) {
+    for (let i = this.n - 3; i >= 0; i -= 3) {
       const target = ops[i] as object;
       const key = ops[i + 1];
       const old = ops[i + 2];
@@ -39,11 +49,11 @@ export class UndoLog {
         else r[key as PropertyKey] = old;
       }
     }
-    ops.length = 0;
+    this.n = 0;
   }
 
   clear(): void {
-    this.ops.length = 0;
+    this.n = 0;
   }
 }
 
