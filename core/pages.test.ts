@@ -108,6 +108,22 @@ test('a MAP whose memory cannot be pinned fails EFAULT and leaves no pages objec
   assert.is(r.world.users[1000]!.lockedPages, 256);
 });
 
+test('a MAP refused over RLIMIT_MEMLOCK adds nothing to the shared pin log (the next pin appends, never copies it)', () => {
+  // The log is shared along one history (core/mem.ts): entries a refused MAP left past
+  // the World's count would make every later pin copy the whole log, and every kept
+  // World its own copy. Charging before pinning keeps them out.
+  const r = runTrace('x86-vtd', [
+    ...attached,
+    { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
+    { ...map('0x100000', 4096), expect: { ok: true } },
+    { ...map('0x200000', 2 * MiB), expect: { errno: 'ENOMEM' } },
+  ]);
+  ok(r);
+  const mem = r.world.mem as unknown as { pinLog: { pa: number[] }; pinCount: number };
+  assert.is(mem.pinCount, 1);
+  assert.is(mem.pinLog.pa.length, mem.pinCount);
+});
+
 test('physOf: IOVA -> PA runs of a byte range, clipped to it, the same whether offsets fit in a number or not', () => {
   const pinned = [{ first: 0, last: 1, pa: 0x10_0000_0000n }, { first: 2, last: 4, pa: 0x20_0000_0000n }, { first: 7, last: 7, pa: 0x30_0000_0000n }];
   const small: Pages = { id: 1, pid: 1, serial: 1, uid: 1000, va: 0x4000_0000n, npages: 8, writable: true, account: 'none', memlock: 0n, areas: 1, users: [], pinned };

@@ -179,10 +179,12 @@ function pagesWith(p: Pages, users: readonly PinUser[], pinned: readonly PinnedR
 }
 
 /**
- * Touches and pins page indexes [g0, g1] of `p` (none of them pinned yet), appending
- * the new runs to `out` in index order; the reason when the memory cannot be pinned.
+ * Touches page indexes [g0, g1] of `p` (none of them pinned yet), appending the new
+ * runs to `out` in index order and their extents to `ext`; the reason when the memory
+ * cannot be pinned. The caller pins `ext` only once the charge is accepted: pins a
+ * refused step left in Memory's shared log would make every later pin copy that log.
  */
-function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number, out: PinnedRun[]): string | null {
+function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number, out: PinnedRun[], ext: { pa: bigint; length: bigint }[]): string | null {
   const va = g0 === 0 ? p.va : p.va + BigInt(g0) * PAGE;
   const t = touch(memOf(d), p.pid, va, BigInt(g1 - g0 + 1) * PAGE, p.writable);
   if (!t.ok) return t.why;
@@ -192,7 +194,8 @@ function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number,
     const f = g0 + Number(e.va - va) / P;
     out.push({ first: f, last: f + Number(e.length) / P - 1, pa: e.pa });
   }
-  d.mem = t.mem.pinRuns(t.extents);
+  d.mem = t.mem;
+  for (const e of t.extents) ext.push(e);
   return null;
 }
 
@@ -204,22 +207,24 @@ function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number,
 export function withPinUser(d: Draft<World>, p: Pages, user: PinUser): Pages | PinRefusal {
   const PAGE = pageSize(d);
   const added: PinnedRun[] = [];
+  const ext: { pa: bigint; length: bigint }[] = [];
   let fresh: number;
   if (p.pinned.length === 0) {
     // Nothing pinned yet (the common case: the first user of a new pages object): one gap.
-    const why = pinGap(d, p, PAGE, user.first, user.last, added);
+    const why = pinGap(d, p, PAGE, user.first, user.last, added, ext);
     if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
     fresh = user.last - user.first + 1;
   } else {
     fresh = 0;
     for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
-      const why = pinGap(d, p, PAGE, g0, g1, added);
+      const why = pinGap(d, p, PAGE, g0, g1, added, ext);
       if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
       fresh += g1 - g0 + 1;
     }
   }
   const refused = charge(d, p, fresh);
   if (refused) return refused;
+  d.mem = memOf(d).pinRuns(ext);
   const pinned = p.pinned.length === 0 ? added : added.length === 0 ? p.pinned : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
   return pagesWith(p, p.users.length === 0 ? [user] : [...p.users, user], pinned, p.areas);
 }
