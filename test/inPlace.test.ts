@@ -101,9 +101,12 @@ test('in place: same outcomes and states as the persistent step, generated trace
   assert.ok(tally.inPlace > 2000, `${tally.inPlace} steps wrote in place`);
 });
 
+const MiB = 1024 * 1024;
+/** MAP and UNMAP on IOAS $A of iommufd $ifd (the traces below), from buffer $buf unless told. */
+const map = (iova: string, length: number, user_va = '$buf') => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va, length, iova });
+const unmap = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_UNMAP', fd: '$ifd', ioas_id: '$A', iova, length });
+
 test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no area, pin or charge behind', () => {
-  const MiB = 1024 * 1024;
-  const map = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va: '$buf', length, iova });
   const entries = [
     T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
     T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
@@ -122,9 +125,6 @@ test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no a
 });
 
 test('in place: a MAP refused EFAULT and an UNMAP of shared pages after earlier MAPs agree with the persistent step', () => {
-  const MiB = 1024 * 1024;
-  const map = (iova: string, length: number, user_va = '$buf') => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va, length, iova });
-  const unmap = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_UNMAP', fd: '$ifd', ioas_id: '$A', iova, length });
   const entries = [
     T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
     T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
@@ -146,8 +146,6 @@ test('in place: a MAP refused EFAULT and an UNMAP of shared pages after earlier 
 });
 
 test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas leaves the in-place pages table as it was', () => {
-  const MiB = 1024 * 1024;
-  const map = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va: '$buf', length, iova });
   const entries = [
     T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
     T.bind('$dfd', '$ifd', '$D'),
@@ -166,7 +164,6 @@ test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas l
 
 test('in place: rollback of a reused copy puts back every field the MAP/UNMAP path may write', () => {
   unfrozen(() => {
-    const MiB = 1024 * 1024;
     const r = runTrace('x86-vtd', [
       T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
       T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
