@@ -105,12 +105,16 @@ const MiB = 1024 * 1024;
 /** MAP and UNMAP on IOAS $A of iommufd $ifd (the traces below), from buffer $buf unless told. */
 const map = (iova: string, length: number, user_va = '$buf') => ({ op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE', 'WRITEABLE'], user_va, length, iova });
 const unmap = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_UNMAP', fd: '$ifd', ioas_id: '$A', iova, length });
+/** Device d0 bound to iommufd $ifd (and attached to its IOAS $A when `attach`), and a 4 MiB buffer $buf. */
+const setup = (attach: boolean) => [
+  T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
+  T.bind('$dfd', '$ifd', '$D'), ...(attach ? [T.attach('$dfd', '$A', '$H')] : []),
+  { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+];
 
 test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no area, pin or charge behind', () => {
   const entries = [
-    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
-    T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
-    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    ...setup(true),
     { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
     { ...map('0x100000', 256 * 1024), expect: { ok: true } },
     { ...map('0x200000', 256 * 1024), expect: { ok: true } },
@@ -126,9 +130,7 @@ test('in place: a MAP refused over RLIMIT_MEMLOCK after earlier MAPs leaves no a
 
 test('in place: a MAP refused EFAULT and an UNMAP of shared pages after earlier MAPs agree with the persistent step', () => {
   const entries = [
-    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
-    T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
-    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    ...setup(true),
     { ...map('0x100000', 1 * MiB), expect: { ok: true } },
     { ...map('0x200000', 256 * 1024), expect: { ok: true } },
     // No memory there: refused after the area went in and a pages object was made.
@@ -147,9 +149,7 @@ test('in place: a MAP refused EFAULT and an UNMAP of shared pages after earlier 
 
 test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas leaves the in-place pages table as it was', () => {
   const entries = [
-    T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
-    T.bind('$dfd', '$ifd', '$D'),
-    { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+    ...setup(false),
     { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
     // No domain yet: these MAPs (in place, the second on the reused copy) pin nothing.
     { ...map('0x100000', 512 * 1024), expect: { ok: true } },
@@ -165,9 +165,7 @@ test('in place: an attach refused over RLIMIT_MEMLOCK after pinning some areas l
 test('in place: rollback of a reused copy puts back every field the MAP/UNMAP path may write', () => {
   unfrozen(() => {
     const r = runTrace('x86-vtd', [
-      T.dev('d0', 1), T.vfio('d0'), T.iommufd('$ifd'), T.cdev('d0', '$dfd'), T.ioas('$ifd', '$A'),
-      T.bind('$dfd', '$ifd', '$D'), T.attach('$dfd', '$A', '$H'),
-      { op: 'mmap', length: 4 * MiB, expect: { ok: true, addr: '$buf' } },
+      ...setup(true),
       { op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE'], user_va: '$buf', length: 8192, iova: '0x100000', expect: { ok: true } },
     ]);
     const input = {
