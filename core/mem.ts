@@ -224,6 +224,29 @@ export class Memory {
     return copy;
   }
 
+  /** Where this Memory's pin log ends now; a step from it that fails passes it to forgetFailedPins. */
+  pinLogEnd(): number {
+    return this.pinLog.pa.length;
+  }
+
+  /**
+   * A step from this Memory failed and its result is thrown away: drops the pins that
+   * step logged in place past this Memory's own entries, so that the next pin appends
+   * instead of copying the log (and every World kept after it its own copy). When the
+   * log already ran past this Memory's count at the step's start (`endAtStart`), the step
+   * copied before appending and the entries past the count belong to other Memories:
+   * nothing is dropped.
+   */
+  forgetFailedPins(endAtStart: number): void {
+    const log = this.pinLog;
+    const n = this.pinCount;
+    if (endAtStart !== n || log.pa.length === n) return;
+    log.pa.length = n;
+    log.len.length = n;
+    if (log.reads !== null) for (const c of [...log.reads.keys()]) if (c > n) log.reads.delete(c);
+    if (log.lastRead !== null && log.lastRead.count > n) log.lastRead = null;
+  }
+
   /** The Memory after `log` (appended to) got `count` changes; compacts every COMPACT_EVERY. */
   private logged(log: PinLog, count: number, maxPin: number): Memory {
     if (count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, log, count);

@@ -124,6 +124,26 @@ test('a MAP refused over RLIMIT_MEMLOCK adds nothing to the shared pin log (the 
   assert.is(mem.pinLog.pa.length, mem.pinCount);
 });
 
+test('any failed step leaves no pins of its own in the shared pin log: an attach refused after pinning one area', () => {
+  // d0 pins one page into $A's domain (the log has one entry); the attach of d1 to $B
+  // pins $B's first area, then its second is refused (ENOMEM): core/step.ts drops what
+  // the failed step logged (Memory.forgetFailedPins), so the log ends at the World's count.
+  const r = runTrace('x86-vtd', [
+    ...attached,
+    T.dev('d1', 2), T.vfio('d1'), T.cdev('d1', '$dfd1'), T.bind('$dfd1', '$ifd', '$D1'),
+    { op: 'setrlimit', memlock: 1 * MiB, expect: { ok: true } },
+    { ...map('0x100000', 4096), expect: { ok: true } },
+    { ...map('0x100000', 512 * 1024, '$B'), expect: { ok: true } },
+    { ...map('0x200000', 1 * MiB, '$B'), expect: { ok: true } },
+    { op: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', fd: '$dfd1', pt_id: '$B', expect: { errno: 'ENOMEM' } },
+  ]);
+  ok(r);
+  const mem = r.world.mem as unknown as { pinLog: { pa: number[] }; pinCount: number };
+  assert.is(mem.pinCount, 1);
+  assert.is(mem.pinLog.pa.length, 1);
+  assert.is(r.world.users[1000]!.lockedPages, 1);
+});
+
 test('physOf: IOVA -> PA runs of a byte range, clipped to it, the same whether offsets fit in a number or not', () => {
   const pinned = [{ first: 0, last: 1, pa: 0x10_0000_0000n }, { first: 2, last: 4, pa: 0x20_0000_0000n }, { first: 7, last: 7, pa: 0x30_0000_0000n }];
   const small: Pages = { id: 1, pid: 1, serial: 1, uid: 1000, va: 0x4000_0000n, npages: 8, writable: true, account: 'none', memlock: 0n, areas: 1, users: [], pinned };

@@ -181,8 +181,9 @@ function pagesWith(p: Pages, users: readonly PinUser[], pinned: readonly PinnedR
 /**
  * Touches page indexes [g0, g1] of `p` (none of them pinned yet), appending the new
  * runs to `out` in index order and their extents to `ext`; the reason when the memory
- * cannot be pinned. The caller pins `ext` only once the charge is accepted: pins a
- * refused step left in Memory's shared log would make every later pin copy that log.
+ * cannot be pinned. The caller pins `ext` only once the charge is accepted, so a MAP
+ * refused over RLIMIT_MEMLOCK pins nothing (what any failed step did pin, core/step.ts
+ * drops from Memory's shared log).
  */
 function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number, out: PinnedRun[], ext: { pa: bigint; length: bigint }[]): string | null {
   const va = g0 === 0 ? p.va : p.va + BigInt(g0) * PAGE;

@@ -10,6 +10,7 @@ import { produce, type Draft } from 'immer';
 import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
 import { assignWorld, shallowWorld, type Mutable, type World } from './world.js';
 import { InPlace, type Copier } from './workingCopy.js';
+import { memOf } from './mem.js';
 
 export interface StepEnv {
   /** Keep the draft's changes even though the outcome is an errno. */
@@ -53,6 +54,12 @@ class Env implements StepEnv {
   }
 }
 
+/** A failed step's result: the World it started from, without the pins it logged (core/mem.ts). */
+function failed(w: World, pinEnd: number, outcome: Outcome): StepResult {
+  memOf(w).forgetFailedPins(pinEnd);
+  return { world: w, outcome };
+}
+
 export function makeStep(
   table: HandlerTable,
   shallow: ReadonlySet<OpName> = new Set(),
@@ -71,10 +78,11 @@ export function makeStep(
     const handler = route.handler;
     let outcome: Outcome | undefined;
     const env = new Env();
+    const pinEnd = memOf(w).pinLogEnd();
     if (route.shallow) {
       const next = shallowWorld(w);
       outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
-      if (outcome.kind === 'errno' && !env.keep) return { world: w, outcome };
+      if (outcome.kind === 'errno' && !env.keep) return failed(w, pinEnd, outcome);
       if (own !== undefined && own.world === w) {
         assignWorld(w as Mutable<World>, next);
         return { world: w, outcome };
@@ -86,7 +94,7 @@ export function makeStep(
       outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
       if (outcome.kind === 'errno' && !env.keep) {
         copy.rollback();
-        return { world: w, outcome };
+        return failed(w, pinEnd, outcome);
       }
       copy.seal();
       return { world: copy.world, outcome };
@@ -98,7 +106,7 @@ export function makeStep(
       outcome = handler(d, input as InputOf<OpName>, env);
     });
     if (!outcome) throw new Error(`handler for ${input.op} returned no outcome`);
-    if (outcome.kind === 'errno' && !env.keep) return { world: w, outcome };
+    if (outcome.kind === 'errno' && !env.keep) return failed(w, pinEnd, outcome);
     return { world: next, outcome };
   };
 }
