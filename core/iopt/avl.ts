@@ -15,6 +15,10 @@
  * intersecting node, like interval_tree_iter_first); `solid` lets
  * firstUncovered jump over runs of touching intervals in O(log n), which a
  * plain sorted map cannot do (first-fit allocation packs areas back to back).
+ * Disjoint maps (IntervalMap) need less: a point's neighbours are the last
+ * right and left turns of its search path, so floorNext and insertDisjoint
+ * read only the path's nodes, never a sibling (reaching cold nodes, not
+ * comparing, is what these trees cost in a replay).
  */
 
 import { U64_MAX } from './u64.js';
@@ -142,6 +146,67 @@ export function get<T>(t: Tree<T>, s: bigint, k: number): Node<T> | null {
     if (c === 0) return t;
     t = c < 0 ? t.l : t.r;
   }
+  return null;
+}
+
+/** Second result of floorNext (a holder, so that no pair is allocated per call). */
+export const walk: { next: Node<unknown> | null; hit: Node<unknown> | null } = { next: null, hit: null };
+
+/**
+ * floor(t, p), and in walk.next the first node whose start is > p: both lie on
+ * the one search path (the last right and left turns), so this reads only the
+ * nodes on it, never a sibling.
+ */
+export function floorNext<T>(t: Tree<T>, p: bigint): Node<T> | null {
+  let best: Node<T> | null = null;
+  let next: Node<T> | null = null;
+  while (t !== null) {
+    if (t.s <= p) {
+      best = t;
+      t = t.r;
+    } else {
+      next = t;
+      t = t.l;
+    }
+  }
+  walk.next = next;
+  return best;
+}
+
+let pred: Node<unknown> | null = null;
+let succ: Node<unknown> | null = null;
+
+/**
+ * insert() for trees of pairwise disjoint intervals (ties unused), which
+ * refuses an overlap in the same descent: the new interval's neighbours in
+ * key order are the last left and right turns of its search path. Returns
+ * null on overlap, with the lowest overlapping node in walk.hit; no node has
+ * been built then.
+ */
+export function insertDisjoint<T>(t: Tree<T>, x: Node<T>): Node<T> | null {
+  pred = null;
+  succ = null;
+  return insD(t, x);
+}
+
+function insD<T>(t: Tree<T>, x: Node<T>): Node<T> | null {
+  if (t === null) {
+    if (pred !== null && pred.e > x.s) walk.hit = pred;
+    else if (succ !== null && succ.s < x.e) walk.hit = succ;
+    else return x;
+    return null;
+  }
+  if (x.s < t.s) {
+    succ = t;
+    const l = insD(t.l, x);
+    return l === null ? null : bal(t, l, t.r);
+  }
+  if (x.s > t.s) {
+    pred = t;
+    const r = insD(t.r, x);
+    return r === null ? null : bal(t, t.l, r);
+  }
+  walk.hit = t;
   return null;
 }
 

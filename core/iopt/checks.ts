@@ -83,20 +83,22 @@ export function planUnmap<V>(
   last: bigint,
   isBusy?: (v: V) => boolean,
 ): UnmapPlan<V> {
-  const inside: IntervalEntry<V>[] = [];
+  // The hits array becomes `inside` itself when the walk does not stop (the usual case).
+  const hits = areas.intersecting(start, last);
   let bytes = 0n;
-  for (const e of areas.intersecting(start, last)) {
+  for (let i = 0; i < hits.length; i++) {
+    const e = hits[i]!;
     if (isBusy?.(e.value) === true) {
+      const inside = hits.slice(0, i);
       return { inside, bytes, empty: false, stop: { errno: 'EBUSY', entry: e, reason: `area ${fmtRange(e.start, e.last)} is busy` } };
     }
     if (e.start < start || e.last > last) {
       const reason = `area ${fmtRange(e.start, e.last)} crosses the unmap range ${fmtRange(start, last)}`;
-      return { inside, bytes, empty: false, stop: { errno: 'ENOENT', entry: e, reason } };
+      return { inside: hits.slice(0, i), bytes, empty: false, stop: { errno: 'ENOENT', entry: e, reason } };
     }
-    inside.push(e);
     bytes += e.last - e.start + 1n;
   }
-  return { inside, bytes, empty: inside.length === 0 };
+  return { inside: hits, bytes, empty: hits.length === 0 };
 }
 
 export interface AlignmentViolation<V> {

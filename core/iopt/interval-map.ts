@@ -54,14 +54,13 @@ export class IntervalMap<V> implements Coverage {
 
   insert(start: bigint, last: bigint, value: V): IntervalMap<V> {
     assertRange(start, last, 'IntervalMap.insert');
-    const hit = avl.firstIntersecting(this.root, start, last);
-    if (hit !== null) {
-      throw new Error(
-        `IntervalMap.insert: [${start}, ${last}] overlaps existing [${hit.item.start}, ${hit.item.last}]`,
-      );
-    }
     const item: IntervalEntry<V> = { start, last, value };
-    return new IntervalMap(avl.insert(this.root, avl.leaf(start, last + 1n, 0, item)));
+    const root = avl.insertDisjoint(this.root, avl.leaf(start, last + 1n, 0, item));
+    if (root === null) {
+      const hit = avl.walk.hit!.item as IntervalEntry<V>;
+      throw new Error(`IntervalMap.insert: [${start}, ${last}] overlaps existing [${hit.start}, ${hit.last}]`);
+    }
+    return new IntervalMap(root);
   }
 
   /** Removes the interval starting exactly at `start`; throws if there is none. */
@@ -90,21 +89,34 @@ export class IntervalMap<V> implements Coverage {
     return n !== null && n.e > iova ? n.item : undefined;
   }
 
-  /** The lowest interval intersecting [start, last]. */
+  /**
+   * The lowest interval intersecting [start, last]. Intervals are disjoint, so
+   * that is the one containing `start`, else the first one starting after it:
+   * one search path (floorNext), no sibling read.
+   */
   firstIntersecting(start: bigint, last: bigint): IntervalEntry<V> | undefined {
-    return avl.firstIntersecting(this.root, start, last)?.item;
+    const f = avl.floorNext(this.root, start);
+    if (f !== null && f.e > start) return f.item;
+    const n = avl.walk.next as avl.Node<IntervalEntry<V>> | null;
+    return n !== null && n.s <= last ? n.item : undefined;
   }
 
   anyIntersects(start: bigint, last: bigint): boolean {
-    return avl.firstIntersecting(this.root, start, last) !== null;
+    return this.firstIntersecting(start, last) !== undefined;
   }
 
-  /** Intervals intersecting [start, last], ascending (an array: no generator on hot paths). */
+  /**
+   * Intervals intersecting [start, last], ascending (an array: no generator on
+   * hot paths). Only the one containing `start` begins before it; when that or
+   * the next one is all there is (UNMAP of one area), one search path finds it.
+   */
   intersecting(start: bigint, last: bigint): IntervalEntry<V>[] {
-    // Intervals are disjoint, so only the one containing `start` begins before it.
-    const f = avl.floor(this.root, start);
-    const from = f !== null && f.e > start ? f.s : start;
-    return avl.itemsFrom(this.root, from, last);
+    const f = avl.floorNext(this.root, start);
+    const n = avl.walk.next as avl.Node<IntervalEntry<V>> | null;
+    const out: IntervalEntry<V>[] = f !== null && f.e > start ? [f.item] : [];
+    if (n === null || n.s > last) return out;
+    const rest = avl.itemsFrom(this.root, n.s, last);
+    return out.length === 0 ? rest : out.concat(rest);
   }
 
 
