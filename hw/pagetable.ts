@@ -452,7 +452,10 @@ function putTriple(R: Runs, j: number, first: number, end: number, pfn: number):
  */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node, Math.floor((hi - 1 - base) / span));
+  const top = Math.floor((hi - 1 - base) / span);
+  // Made at the first write: a page of the open epoch whose children were all written
+  // in place needs none (hw/own.ts).
+  let edit: NodeEdit | undefined;
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -472,10 +475,17 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
       const kf = Math.floor((e - base) / span);
       const p = R[3 * j + 2]! + (ws - S);
       if ((op.allowed & (1 << depth)) !== 0 && (p & (span - 1)) === 0) {
-        fillLeaves(op, edit, depth, base, k, kf, p, prot);
+        fillLeaves(op, (edit ??= new NodeEdit(node, top)), depth, base, k, kf, p, prot);
         used += kf - k;
       } else {
-        for (let x = k; x < kf; x++) used += mapChild(op, node, edit, depth, x, base + x * span, R, j, j + 1, base + x * span, base + (x + 1) * span, prot);
+        for (let x = k; x < kf; x++) {
+          const cur = node ? node.slot(x) : undefined;
+          const next = mapChild(op, cur, depth, base + x * span, R, j, j + 1, base + x * span, base + (x + 1) * span, prot);
+          if (next !== cur) {
+            (edit ??= new NodeEdit(node, top)).set(x, next);
+            if (cur === undefined) used++;
+          }
+        }
       }
       pos = base + kf * span;
     } else {
@@ -484,23 +494,25 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
       const we = ws + span;
       let jb = j + 1;
       while (jb < j1 && R[3 * jb]! < we) jb++;
-      used += mapChild(op, node, edit, depth, k, ws, R, j, jb, s, we < hi ? we : hi, prot);
+      const cur = node ? node.slot(k) : undefined;
+      const next = mapChild(op, cur, depth, ws, R, j, jb, s, we < hi ? we : hi, prot);
+      if (next !== cur) {
+        (edit ??= new NodeEdit(node, top)).set(k, next);
+        if (cur === undefined) used++;
+      }
       pos = we;
       j = jb - 1;
     }
   }
-  return edit.node(used);
+  // No edit: every write went below, in place (the page is node itself, unchanged).
+  return edit ? edit.node(used) : node!;
 }
 
-/** Maps runs [j0, j1) clipped to [lo, hi) (inside slot i, whose window starts at eStart)
- *  below slot i; returns 1 if the slot was empty. */
-function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): number {
-  const cur = node ? node.slot(i) : undefined;
+/** The new content of slot `cur` (whose window starts at eStart) with runs [j0, j1)
+ *  clipped to [lo, hi) mapped below it: cur itself when it was written in place. */
+function mapChild(op: Op, cur: PtSlot, depth: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   if (cur !== undefined && typeof cur !== 'object') throw overlap(op, lo);
-  const next = mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot);
-  // The same page: it was written in place (hw/own.ts), the slot stays as it is.
-  if (next !== cur) edit.set(i, next);
-  return cur === undefined ? 1 : 0;
+  return mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot);
 }
 
 /** Writes leaves of `depth` into the (empty) slots [a, b), the first one at pfn p. */
