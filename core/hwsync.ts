@@ -3,6 +3,8 @@
  * tells hw what it decided (a domain exists, a range is mapped, a device's context
  * points at a domain, an invalidation was issued) in hardware words: units, RIDs,
  * domains, page tables. hw never sees an iommufd object, ID or ioctl.
+ * It is also where the in-place stepper lends hw its undo log (hwOpenEpoch): hw then
+ * writes the table pages it made during the same working copy in place.
  */
 import { castDraft } from 'immer';
 import * as hw from '../hw/index.js';
@@ -16,6 +18,16 @@ const put = (d: W, h: HwState): void => {
 };
 
 export type HwContext = hw.ContextEntry;
+
+/**
+ * In-place hw writes (hw/own.ts) for the in-place stepper (core/workingCopy.ts): it
+ * takes a new epoch whenever it starts a working copy from another World, opens it
+ * around each step that writes that copy again (with the step's undo log), and closes
+ * it when the step is sealed or rolled back.
+ */
+export const hwNewEpoch = (): number => hw.newEpoch();
+export const hwOpenEpoch = (epoch: number, log: hw.HwUndo): void => hw.openEpoch(epoch, log);
+export const hwCloseEpoch = (): void => hw.closeEpoch();
 export type MapRun = hw.MapRun;
 
 export function hwAllocDomain(d: W, unit: string, opts: { pageSizes: bigint; hugePages: boolean }): number {

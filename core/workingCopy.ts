@@ -25,13 +25,16 @@
  * Because a failed step must still leave the World as it was, a reused copy saves the
  * fields the list above lets a handler replace whole, and the handler's writes below
  * them (page counters, user records, pages entries) go through the undo log
- * (core/undo.ts); a failure restores both.
+ * (core/undo.ts); a failure restores both. hw writes the page-table pages it made
+ * since this copy was taken in place too, through the same log (an hw epoch per copy,
+ * open only during a reused step: core/hwsync.ts, hw/own.ts).
  */
 import { U64_MAX, type Input, type InputOf, type OpName } from '../events/index.js';
 import { shallowCtx, shallowProc, shallowWorld, type Ctx, type IoasObj, type Mutable, type Obj, type Proc, type UserAcct, type World } from './world.js';
 import { disownPages, ownPages, ownsPages, type PagesTable } from './pages.js';
 import { UndoLog, setUndoLog } from './undo.js';
 import { freezing } from './freeze.js';
+import { hwCloseEpoch, hwNewEpoch, hwOpenEpoch } from './hwsync.js';
 
 export interface WorkingCopy {
   /** A copy of the World whose write paths for this op are fresh, mutable objects. */
@@ -54,6 +57,8 @@ export class InPlace {
   world: World | null = null;
   ctx = -1;
   ioas = -1;
+  /** The hw epoch of this copy (core/hwsync.ts): hw nodes made by its reused steps. */
+  hwEpoch = 0;
   readonly undo = new UndoLog();
 
   /** The own copy is no longer the World being stepped (an immer step made a new one). */
@@ -140,7 +145,7 @@ class Reused implements WorkingCopy {
   private readonly ctx: Mutable<Ctx>;
   private readonly data: { areas: unknown };
 
-  constructor(readonly world: World, ctxId: number, ioasId: number, private readonly undo: UndoLog) {
+  constructor(readonly world: World, ctxId: number, ioasId: number, private readonly undo: UndoLog, hwEpoch: number) {
     const w = world as Mutable<World>;
     this.ctx = w.ctxs[ctxId] as Mutable<Ctx>;
     this.data = (this.ctx.objects[ioasId] as IoasObj).data as unknown as { areas: unknown };
@@ -154,13 +159,17 @@ class Reused implements WorkingCopy {
     if (!ownsPages(this.pages)) this.ctx.pages = ownPages(this.pages);
     undo.clear();
     setUndoLog(undo);
+    // hw writes its own table pages of this copy in place, through the same log.
+    hwOpenEpoch(hwEpoch, undo);
   }
 
   seal(): void {
+    hwCloseEpoch();
     setUndoLog(null);
   }
 
   rollback(): void {
+    hwCloseEpoch();
     setUndoLog(null);
     this.undo.rollback();
     const w = this.world as Mutable<World>;
@@ -182,11 +191,13 @@ const ids = (r: object): number[] => Object.keys(r).map(Number);
  */
 function copyFor(w: World, ctx: Ctx, io: IoasObj, inPlace: InPlace | undefined, pids?: number[], uids?: number[]): WorkingCopy {
   if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids ?? ids(w.procs), uids ?? ids(w.users), false);
-  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id, inPlace.undo);
+  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id, inPlace.undo, inPlace.hwEpoch);
   const copy = copyPaths(w, ctx, io, ids(w.procs), ids(w.users), true);
   inPlace.world = copy.world;
   inPlace.ctx = ctx.id;
   inPlace.ioas = io.id;
+  // Nothing hw made before is written in place: only what this copy's steps make.
+  inPlace.hwEpoch = hwNewEpoch();
   return copy;
 }
 

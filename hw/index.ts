@@ -1,7 +1,8 @@
 // Public face of hw/: the ground truth of DMA isolation. A device reaches exactly what
 // the hardware structures modelled here translate (context entry, IOTLB, page table).
 // Other folders import only from this file. Everything exported is immutable: every
-// operation returns a new value and leaves the old one valid (time travel keeps them).
+// operation returns a new value and leaves the old one valid (time travel keeps them),
+// except while an in-place epoch is open (own.ts: the in-place replay's reused steps).
 
 export { READ, WRITE, DIRTY, RW, FORMATS, VTD_SL, ARM_LPAE_S2, MOCK } from './format.js';
 export type { FormatName, PtFormat } from './format.js';
@@ -11,6 +12,9 @@ export type { PtLeaf, PtSlot, PtCounters, WalkResult, PtStats, MapRun } from './
 export { runs, readDirty, dirtyChunks, clearAllDirty } from './ptiter.js';
 export type { PtRun, DirtyRange } from './ptiter.js';
 export { depthsForSizes } from './format.js';
+
+export { newEpoch, openEpoch, closeEpoch } from './own.js';
+export type { HwUndo } from './own.js';
 
 export { DEFAULT_IOTLB_CAPACITY, Iotlb, TlbEntry } from './iotlb.js';
 export { PMap } from './pmap.js';

@@ -14,8 +14,13 @@
 // chunk, see RunChunk): a large map writes one per 32 leaves, and copies of its page
 // share it. A run of whole slots at one level is filled or cleared by one loop per
 // chunk; a table page wholly inside an unmapped range is dropped (counted, never copied).
+// In-place replay (hw/own.ts): while an epoch is open, a table, page or chunk made in
+// that epoch is written in place (each write recorded in the epoch's undo log first), so
+// a step of the in-place replay copies only what earlier epochs made; an emptied page
+// may then come back from unmapIn as itself, with used = 0.
 // Invariants: nodes and chunks reachable from a published PageTable are never written
-// (an operation writes only chunks it created itself); a leaf's pfn is aligned to its own
+// (an operation writes only chunks it created itself), except those of the open epoch
+// (a page's tag, and its mask for its chunks); a leaf's pfn is aligned to its own
 // size and its depth field is the depth of the slot holding it; a leaf code is a number
 // exactly when its pfn < 2^47; a non-root table page is never empty (unmap frees it);
 // a chunk or chunk index an unmap wrote ends with a present entry (it trims the rest);
@@ -23,6 +28,7 @@
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
+import { type HwUndo, epochTag, undoSink, writableTag } from './own.js';
 
 /**
  * A leaf PTE, packed: pfn * 64 + depth * 8 + bits, where bits = READ | WRITE (+ DIRTY
@@ -88,10 +94,16 @@ export class PtNode {
   constructor(
     /** Up to ENTRIES / 32 chunks of up to 32 slots, both as long as their last present
      *  entry needs: a slot past its chunk's end, or in a chunk past the end or undefined,
-     *  is empty. */
+     *  is empty. Written in place only through a NodeEdit of an open epoch (hw/own.ts). */
     readonly chunks: readonly (Chunk | RunChunk | undefined)[],
     /** Number of present slots; 0 only for an empty root. */
-    readonly used: number,
+    public used: number,
+    /** The epoch this page was made in (hw/own.ts; 0: none): written in place while
+     *  that epoch is open. */
+    readonly tag = 0,
+    /** Bit c set: chunk c (an array) was made in that epoch for this page alone, so it
+     *  may be written in place too. */
+    public mask = 0,
   ) {}
 
   slot(i: number): PtSlot {
@@ -142,18 +154,36 @@ function widened<T>(a: readonly T[], n: number): T[] {
  * `top` is the last slot the operation may write past what the page holds: copies and
  * new chunks are made long enough for it at once, so they never grow (a grown array
  * is a second allocation). Writes past it still work, growing the array.
+ * A page of the open epoch (hw/own.ts) is edited in place instead: its chunk index and
+ * the chunks its mask owns are written directly, each write to what existed before
+ * this edit recorded first in the epoch's undo log, and node() returns the page itself.
  */
 export class NodeEdit {
   private readonly chunks: (Chunk | RunChunk | undefined)[];
-  /** Bit c set: chunk c was created by this edit (writable). */
+  /** Bit c set: chunk c is writable (made by this edit, or owned by the page in place). */
   private owned = 0;
+  /** Bit c set: chunk c was made by this edit (writes to it need no undo record). */
+  private made = 0;
   /** Some slot was emptied: node() trims trailing empty slots and chunks. */
   private emptied = false;
+  /** The page itself when it is written in place, else undefined (a copy). */
+  private readonly page: PtNode | undefined;
+  /** In place: the undo log for writes to what the page held before (null: a copy). */
+  private readonly log: HwUndo | null;
   constructor(
     base: PtNode | undefined,
     private readonly top = -1,
   ) {
-    this.chunks = widened<Chunk | RunChunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
+    if (base !== undefined && base.tag === writableTag) {
+      this.page = base;
+      this.chunks = base.chunks as (Chunk | RunChunk | undefined)[];
+      this.owned = base.mask;
+      this.log = undoSink;
+    } else {
+      this.page = undefined;
+      this.log = null;
+      this.chunks = widened<Chunk | RunChunk | undefined>(base ? base.chunks : BLANK[0]!, top < 0 ? 0 : (top >> CHUNK_BITS) + 1);
+    }
   }
 
   /** Length a new copy of chunk c gets, at least `n`. */
@@ -162,31 +192,64 @@ export class NodeEdit {
     return t > n ? (t < CHUNK ? t : CHUNK) : n;
   }
 
+  /** The chunk index, at least n long. */
+  private index(n: number): (Chunk | RunChunk | undefined)[] {
+    const chunks = this.chunks;
+    if (chunks.length < n) {
+      if (this.log !== null) this.log.record(chunks, 'length', chunks.length);
+      while (chunks.length < n) chunks.push(undefined);
+    }
+    return chunks;
+  }
+
+  /** Writes entry c of the chunk index (which is at least c + 1 long). */
+  private put(c: number, x: Chunk | RunChunk | undefined): void {
+    if (this.log !== null) this.log.record(this.chunks, c, this.chunks[c]);
+    this.chunks[c] = x;
+  }
+
+  /** Whether writes into chunk c (owned) must be recorded first: in place, not made here. */
+  logs(c: number): boolean {
+    return this.log !== null && (this.made & (1 << c)) === 0;
+  }
+
+  /** Records slots [a, b) of chunk c (owned, at least b long) before they are written,
+   *  if they need it (see logs). */
+  note(c: number, ch: readonly PtSlot[], a: number, b: number): void {
+    if (!this.logs(c)) return;
+    const log = this.log!;
+    for (let j = a; j < b; j++) log.record(ch, j, ch[j]);
+  }
+
   /** Chunk c, writable (copied or created at the first call), holding slot j of it. */
   own(c: number, j: number): PtSlot[] {
-    const chunks = this.chunks;
-    while (chunks.length <= c) chunks.push(undefined);
+    const chunks = this.index(c + 1);
     const ch = chunks[c];
-    if (this.owned & (1 << c)) {
+    const bit = 1 << c;
+    if (this.owned & bit) {
       const mine = ch as PtSlot[];
-      while (mine.length <= j) mine.push(undefined);
+      if (mine.length <= j) {
+        if (this.logs(c)) this.log!.record(mine, 'length', mine.length);
+        while (mine.length <= j) mine.push(undefined);
+      }
       return mine;
     }
     const mine = ch === undefined ? blank<PtSlot>(this.want(c, j + 1)) : typeof ch === 'number' ? spread(ch) : widened(ch, this.want(c, j + 1));
-    chunks[c] = mine;
-    this.owned |= 1 << c;
+    this.put(c, mine);
+    this.owned |= bit;
+    this.made |= bit;
     return mine;
   }
 
   /** A new, empty, writable chunk c holding slot j of it if chunk c is absent (nothing
    *  to copy or check), else undefined. */
   fresh(c: number, j: number): PtSlot[] | undefined {
-    const chunks = this.chunks;
-    if (chunks[c] !== undefined) return undefined;
-    while (chunks.length <= c) chunks.push(undefined);
+    if (this.chunks[c] !== undefined) return undefined;
+    this.index(c + 1);
     const mine = blank<PtSlot>(this.want(c, j + 1));
-    chunks[c] = mine;
+    this.put(c, mine);
     this.owned |= 1 << c;
+    this.made |= 1 << c;
     return mine;
   }
 
@@ -196,28 +259,35 @@ export class NodeEdit {
 
   /** Puts a run chunk (see RunChunk) in place of absent chunk c. */
   run(c: number, code: RunChunk): void {
-    const chunks = this.chunks;
-    while (chunks.length <= c) chunks.push(undefined);
-    chunks[c] = code;
+    this.index(c + 1);
+    this.put(c, code);
+    this.owned &= ~(1 << c);
+    this.made &= ~(1 << c);
   }
 
   /** Empties chunk c without copying it. */
   clear(c: number): void {
-    this.chunks[c] = undefined;
+    this.put(c, undefined);
     this.owned &= ~(1 << c);
+    this.made &= ~(1 << c);
     this.emptied = true;
   }
 
   set(i: number, v: PtSlot): void {
+    const c = i >>> CHUNK_BITS;
     const j = i & (CHUNK - 1);
-    this.own(i >>> CHUNK_BITS, j)[j] = v;
+    const ch = this.own(c, j);
+    if (this.logs(c)) this.log!.record(ch, j, ch[j]);
+    ch[j] = v;
     if (v === undefined) this.emptied = true;
   }
 
   /** Writes undefined into slots [a, b) of chunk c, which it owns. */
   empty(c: number, a: number, b: number): void {
     const ch = this.own(c, a);
-    for (let j = a; j < b && j < ch.length; j++) ch[j] = undefined;
+    const e = b < ch.length ? b : ch.length;
+    this.note(c, ch, a, e);
+    for (let j = a; j < e; j++) ch[j] = undefined;
     this.emptied = true;
   }
 
@@ -231,14 +301,31 @@ export class NodeEdit {
         const ch = chunks[c] as PtSlot[];
         let n = ch.length;
         while (n > 0 && ch[n - 1] === undefined) n--;
-        if (n === 0) chunks[c] = undefined;
-        else if (n < ch.length) ch.length = n;
+        if (n === 0) this.clear(c);
+        else if (n < ch.length) {
+          if (this.logs(c)) this.log!.record(ch, 'length', ch.length);
+          ch.length = n;
+        }
       }
       let n = chunks.length;
       while (n > 0 && chunks[n - 1] === undefined) n--;
-      if (n < chunks.length) chunks.length = n;
+      if (n < chunks.length) {
+        if (this.log !== null) this.log.record(chunks, 'length', chunks.length);
+        chunks.length = n;
+      }
     }
-    return new PtNode(chunks, used);
+    const page = this.page;
+    if (page === undefined) return new PtNode(chunks, used, epochTag, epochTag === 0 ? 0 : this.owned);
+    const log = this.log!;
+    if (page.used !== used) {
+      log.record(page, 'used', page.used);
+      page.used = used;
+    }
+    if (page.mask !== this.owned) {
+      log.record(page, 'mask', page.mask);
+      page.mask = this.owned;
+    }
+    return page;
   }
 }
 
@@ -247,11 +334,15 @@ export class PageTable {
     readonly format: PtFormat,
     /** Bitmap over depths at which this table may place leaves (the domain's page sizes). */
     readonly allowedDepths: number,
-    readonly root: PtNode,
+    /** root, nodes and leaves are written in place only while this table's epoch is
+     *  open (see tag), by finish(). */
+    public root: PtNode,
     /** Table pages in use, root included. */
-    readonly nodes: number,
+    public nodes: number,
     /** Leaf count per depth. */
     readonly leaves: readonly number[],
+    /** The epoch this table was made in (hw/own.ts; 0: none); its own leaves array. */
+    readonly tag = 0,
   ) {}
 }
 
@@ -294,7 +385,29 @@ class Op {
 }
 
 function finish(pt: PageTable, op: Op, root: PtNode): PageTable {
-  return root === pt.root ? pt : new PageTable(pt.format, pt.allowedDepths, root, op.nodes, op.leaves);
+  if (pt.tag === writableTag) {
+    // The open epoch's table: written in place, each change recorded.
+    const log = undoSink!;
+    if (pt.root !== root) {
+      log.record(pt, 'root', pt.root);
+      pt.root = root;
+    }
+    if (pt.nodes !== op.nodes) {
+      log.record(pt, 'nodes', pt.nodes);
+      pt.nodes = op.nodes;
+    }
+    const leaves = pt.leaves as number[];
+    for (let d = 0; d < leaves.length; d++) {
+      if (leaves[d] !== op.leaves[d]) {
+        log.record(leaves, d, leaves[d]);
+        leaves[d] = op.leaves[d]!;
+      }
+    }
+    return pt;
+  }
+  // An unchanged root means nothing changed, unless it was written in place.
+  if (root === pt.root && root.tag !== writableTag) return pt;
+  return new PageTable(pt.format, pt.allowedDepths, root, op.nodes, op.leaves, epochTag);
 }
 
 function overlap(op: Op, granule: number): Error {
@@ -339,7 +452,10 @@ function putTriple(R: Runs, j: number, first: number, end: number, pfn: number):
  */
 function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   const span = op.spans[depth]!;
-  const edit = new NodeEdit(node, Math.floor((hi - 1 - base) / span));
+  const top = Math.floor((hi - 1 - base) / span);
+  // Made at the first write: a page of the open epoch whose children were all written
+  // in place needs none (hw/own.ts).
+  let edit: NodeEdit | undefined;
   let used = node ? node.used : 0;
   if (!node) op.nodes++;
   if (op.c) op.c.nodesTouched++;
@@ -359,10 +475,17 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
       const kf = Math.floor((e - base) / span);
       const p = R[3 * j + 2]! + (ws - S);
       if ((op.allowed & (1 << depth)) !== 0 && (p & (span - 1)) === 0) {
-        fillLeaves(op, edit, depth, base, k, kf, p, prot);
+        fillLeaves(op, (edit ??= new NodeEdit(node, top)), depth, base, k, kf, p, prot);
         used += kf - k;
       } else {
-        for (let x = k; x < kf; x++) used += mapChild(op, node, edit, depth, x, base + x * span, R, j, j + 1, base + x * span, base + (x + 1) * span, prot);
+        for (let x = k; x < kf; x++) {
+          const cur = node ? node.slot(x) : undefined;
+          const next = mapChild(op, cur, depth, base + x * span, R, j, j + 1, base + x * span, base + (x + 1) * span, prot);
+          if (next !== cur) {
+            (edit ??= new NodeEdit(node, top)).set(x, next);
+            if (cur === undefined) used++;
+          }
+        }
       }
       pos = base + kf * span;
     } else {
@@ -371,21 +494,25 @@ function mapIn(op: Op, node: PtNode | undefined, depth: number, base: number, R:
       const we = ws + span;
       let jb = j + 1;
       while (jb < j1 && R[3 * jb]! < we) jb++;
-      used += mapChild(op, node, edit, depth, k, ws, R, j, jb, s, we < hi ? we : hi, prot);
+      const cur = node ? node.slot(k) : undefined;
+      const next = mapChild(op, cur, depth, ws, R, j, jb, s, we < hi ? we : hi, prot);
+      if (next !== cur) {
+        (edit ??= new NodeEdit(node, top)).set(k, next);
+        if (cur === undefined) used++;
+      }
       pos = we;
       j = jb - 1;
     }
   }
-  return edit.node(used);
+  // No edit: every write went below, in place (the page is node itself, unchanged).
+  return edit ? edit.node(used) : node!;
 }
 
-/** Maps runs [j0, j1) clipped to [lo, hi) (inside slot i, whose window starts at eStart)
- *  below slot i; returns 1 if the slot was empty. */
-function mapChild(op: Op, node: PtNode | undefined, edit: NodeEdit, depth: number, i: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): number {
-  const cur = node ? node.slot(i) : undefined;
+/** The new content of slot `cur` (whose window starts at eStart) with runs [j0, j1)
+ *  clipped to [lo, hi) mapped below it: cur itself when it was written in place. */
+function mapChild(op: Op, cur: PtSlot, depth: number, eStart: number, R: Runs, j0: number, j1: number, lo: number, hi: number, prot: number): PtNode {
   if (cur !== undefined && typeof cur !== 'object') throw overlap(op, lo);
-  edit.set(i, mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot));
-  return cur === undefined ? 1 : 0;
+  return mapIn(op, cur, depth + 1, eStart, R, j0, j1, lo, hi, prot);
 }
 
 /** Writes leaves of `depth` into the (empty) slots [a, b), the first one at pfn p. */
@@ -406,19 +533,18 @@ function fillLeaves(op: Op, edit: NodeEdit, depth: number, base: number, a: numb
         continue;
       }
       // A chunk that was absent holds nothing to overlap: written without checks.
-      let ch = edit.fresh(c, k & (CHUNK - 1));
+      let ch = edit.fresh(c, (hi - 1) & (CHUNK - 1));
       if (ch === undefined) {
-        ch = edit.own(c, k & (CHUNK - 1));
+        ch = edit.own(c, (hi - 1) & (CHUNK - 1));
         for (let x = k; x < hi; x++) if (ch[x & (CHUNK - 1)] !== undefined) throw overlap(op, base + x * span);
+        edit.note(c, ch, k & (CHUNK - 1), ((hi - 1) & (CHUNK - 1)) + 1);
       }
       for (; k < hi; k++, code += step) ch[k & (CHUNK - 1)] = code;
     }
   } else {
     for (let k = a; k < b; k++) {
-      const j = k & (CHUNK - 1);
-      const ch = edit.own(k >>> CHUNK_BITS, j);
-      if (ch[j] !== undefined) throw overlap(op, base + k * span);
-      ch[j] = leafCode(p + (k - a) * span, prot, depth);
+      if (edit.own(k >>> CHUNK_BITS, k & (CHUNK - 1))[k & (CHUNK - 1)] !== undefined) throw overlap(op, base + k * span);
+      edit.set(k, leafCode(p + (k - a) * span, prot, depth));
     }
   }
   op.leaves[depth]! += n;
@@ -513,7 +639,7 @@ function unmapIn(op: Op, node: PtNode, depth: number, base: number, start: numbe
 function unmapSlot(op: Op, cur: PtNode | PtLeaf, depth: number, eStart: number, s: number, e: number): PtSlot {
   if (typeof cur === 'object') {
     const child = unmapIn(op, cur, depth + 1, eStart, s, e);
-    if (child === cur) return cur;
+    // (A page written in place comes back as itself, perhaps emptied.)
     if (child.used === 0) {
       op.nodes--;
       return undefined;

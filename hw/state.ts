@@ -1,6 +1,7 @@
 // HwState: IOMMU units (format, context table, IOTLB, fault log) and the domains they
 // translate through. Every operation returns a new HwState sharing all untouched parts;
-// a HwState is never written after construction. Domain ids are global and sequential
+// a HwState is never written after construction (a page table of an open in-place
+// epoch is, see hw/own.ts: an op that wrote it in place returns the same HwState). Domain ids are global and sequential
 // (1, 2, 3, ...) and never reused, so IOTLB entries of a freed domain can never hit.
 // setContext takes effect at once: no context-cache is modelled, but IOTLB entries are
 // tagged by domain, so a device moved to another domain never sees the old domain's.
@@ -172,13 +173,16 @@ export const withPt = (d: Domain, pt: PageTable): Domain => new Domain(d.id, d.u
 /** Maps [iova, iova+length) to pa. Does NOT invalidate the IOTLB. Overlap is a bug: throws. */
 export function domainMap(hw: HwState, id: number, iova: bigint, pa: bigint, length: bigint, prot: number): HwState {
   const d = getDomain(hw, id);
-  return withDomain(hw, withPt(d, ptMap(pagingTable(d), iova, pa, length, prot)));
+  const pt = ptMap(pagingTable(d), iova, pa, length, prot);
+  // The same table: written in place (hw/own.ts).
+  return pt === d.pt ? hw : withDomain(hw, withPt(d, pt));
 }
 
 /** Maps several runs in one page-table operation (pagetable.mapRuns). Does NOT invalidate the IOTLB. */
 export function domainMapRuns(hw: HwState, id: number, runs: readonly MapRun[], prot: number): HwState {
   const d = getDomain(hw, id);
-  return withDomain(hw, withPt(d, ptMapRuns(pagingTable(d), runs, prot)));
+  const pt = ptMapRuns(pagingTable(d), runs, prot);
+  return pt === d.pt ? hw : withDomain(hw, withPt(d, pt));
 }
 
 /** Unmaps (splitting huge leaves at the edges). Does NOT invalidate the IOTLB. */
