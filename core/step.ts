@@ -91,7 +91,14 @@ export function makeStep(
     }
     const copy = route.copier?.(w, input, own);
     if (copy) {
-      outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
+      try {
+        outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
+      } catch (e) {
+        // A model bug: still close the undo log and the hw epoch (core/hwsync.ts) and
+        // put back what was written in place, so nothing later writes through them.
+        copy.rollback();
+        throw e;
+      }
       if (outcome.kind === 'errno' && !env.keep) {
         copy.rollback();
         return failed(w, pinEnd, outcome);

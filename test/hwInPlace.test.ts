@@ -9,6 +9,10 @@ import * as assert from 'uvu/assert';
 import { freezing, inPlaceStep, setFreeze, stateHash } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
 import { COPIERS, InPlace } from '../core/workingCopy.js';
+import { makeStep, type HandlerTable } from '../core/step.js';
+import { SHALLOW_OPS, TABLE } from '../core/table.js';
+import { undoLog } from '../core/undo.js';
+import { epochTag, writableTag } from '../hw/own.js';
 import { hwMapRuns, hwUnmap } from '../core/hwsync.js';
 import type { HwState } from '../hw/index.js';
 import type { Input } from '../events/index.js';
@@ -102,6 +106,43 @@ test('in place: a World handed out before a new working copy never sees a later 
     assert.ok(reused > 10, `${reused} MAPs on a reused copy`);
     assert.is(kept.length, 5); // the setup's IOAS and one per round
     for (const k of kept) assert.is(stateHash(k.world), k.hash, 'an older World changed');
+  });
+});
+
+test('in place: a handler that throws (a model bug) inside a reused step leaves no epoch or undo log open, and the World as it was', () => {
+  unfrozen(() => {
+    let armed = false;
+    let thrownAfter = '';
+    const real = TABLE.IOMMU_IOAS_MAP;
+    const table = {
+      ...TABLE,
+      IOMMU_IOAS_MAP: (d, i, env) => {
+        const o = real(d, i, env);
+        if (armed) {
+          thrownAfter = o.kind;
+          throw new Error('planted model bug');
+        }
+        return o;
+      },
+    } as HandlerTable;
+    const ip = makeStep(table, SHALLOW_OPS, COPIERS, true);
+    const entries = [...setup, ...[0, 1, 2].map((k) => ({ ...map(`0x${(0x100000 + k * 0x2000).toString(16)}`, 4096), expect: { ok: true } }))];
+    const lines = [JSON.stringify({ trace: 'iommufd', version: 1, platform: 'x86-vtd' }), ...entries.map((e) => JSON.stringify(e))];
+    const r = replayLines('ok', lines, { step: ip });
+    assert.is(r.error, null);
+    const w = r.world!;
+    const before = stateHash(w);
+    armed = true;
+    const input = {
+      op: 'IOMMU_IOAS_MAP', pid: 1,
+      f: { fd: 3, ioas_id: 1, flags: 5, user_va: 0x100000000n, length: 4096n, iova: 0x108000n, __reserved: 0 },
+    } as unknown as Input;
+    assert.throws(() => ip(w, input), /planted model bug/);
+    assert.is(thrownAfter, 'ok', 'the MAP had done its writes');
+    assert.is(undoLog(), null, 'undo log closed');
+    assert.is(writableTag, -1, 'no hw epoch open');
+    assert.is(epochTag, 0);
+    assert.is(stateHash(w), before, 'the in-place writes were put back');
   });
 });
 
