@@ -18,9 +18,10 @@
  * (PinLog).
  * The pin count of a frame is the number of entries covering it.
  *
- * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
- * kept after munmap only while pinned, marked unmapped); every frame extent has
- * exactly one owner; the pin index holds exactly the pinned runs of all pages objects.
+ * Invariants: VMAs of a process never overlap; page extents are page-aligned and lie
+ * inside VMAs (or are kept after munmap only while pinned, marked unmapped); every
+ * frame extent has exactly one owner; the pin index holds exactly the pinned runs of
+ * all pages objects.
  */
 import { BTree, emptyBig } from './btree.js';
 
@@ -298,10 +299,8 @@ export class Memory {
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
   ownerOf(pa: bigint): { owner: FrameOwner; offset: bigint } | null {
-    const hit = this.frames.getPairOrNextLower(pa);
-    if (!hit) return null;
-    const f = hit[1];
-    if (pa >= f.pa + f.length) return null;
+    const f = this.frames.valueOrNextLower(pa);
+    if (f === undefined || pa >= f.pa + f.length) return null;
     return { owner: f.owner, offset: pa - f.pa };
   }
 
@@ -388,16 +387,24 @@ export class Memory {
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    return this.pinRuns([{ pa, length }]);
+    const log = this.appendable();
+    const len = Number(length);
+    log.pa.push(Number(pa));
+    log.len.push(len);
+    return this.logged(log, log.pa.length, len > this.maxPin ? len : this.maxPin);
   }
 
-  /** pinFrames of each run, in order: one Memory for the lot. */
-  pinRuns(runs: readonly { readonly pa: bigint; readonly length: bigint }[]): Memory {
+  /**
+   * pinFrames of each run, in order, for runs of whole pages of `pageSize` bytes (a
+   * pages object's new pinned runs): one Memory for the lot.
+   */
+  pinRuns(runs: readonly { readonly first: number; readonly last: number; readonly pa: bigint }[], pageSize: bigint): Memory {
     if (runs.length === 0) return this;
     const log = this.appendable();
+    const P = Number(pageSize);
     let maxPin = this.maxPin;
     for (const r of runs) {
-      const len = Number(r.length);
+      const len = (r.last - r.first + 1) * P;
       log.pa.push(Number(r.pa));
       log.len.push(len);
       if (len > maxPin) maxPin = len;
@@ -466,9 +473,9 @@ function sliceFrame(f: FrameExtent, from: bigint, len: bigint): FrameExtent {
 }
 
 export function vmaAt(pm: ProcMem, va: bigint): Vma | null {
-  const hit = pm.vmas.getPairOrNextLower(va);
-  if (!hit || va >= hit[1].start + hit[1].length) return null;
-  return hit[1];
+  const v = pm.vmas.valueOrNextLower(va);
+  if (v === undefined || va >= v.start + v.length) return null;
+  return v;
 }
 
 /** First-fit placement of a new mapping, bottom-up from 4 GiB, 2 MiB aligned when large. */
@@ -517,6 +524,23 @@ export const sliceVma = (v: Vma, from: bigint, len: bigint): Vma => ({ ...v, sta
 export const slicePages = (p: PageExtent, from: bigint, len: bigint): PageExtent => ({ va: from, length: len, pa: p.pa + (from - p.va) });
 
 /**
+ * The page extent backing all of [va, end) when one extent already does and one VMA
+ * that allows the access holds the bytes; null otherwise (then only touch can tell
+ * what happens). touch's answer in that case is this extent clipped to the bytes, and
+ * Memory stays as it is. A replay re-maps buffers touched before, so this is the
+ * common case of a pin, and it allocates nothing.
+ */
+export function backedExtent(mem: Memory, pid: number, va: bigint, end: bigint, write: boolean): PageExtent | null {
+  const pm = mem.procs[pid];
+  if (pm === undefined || end <= va) return null;
+  const v = vmaAt(pm, va);
+  if (v === null || end > v.start + v.length || !(v.prot & (write ? 2 : 3))) return null;
+  // Extents are page-aligned, so one holding [va, end) holds its whole pages too.
+  const e = pm.pages.valueOrNextLower(va);
+  return e !== undefined && end <= e.va + e.length ? e : null;
+}
+
+/**
  * Resolves [va, va+length) of a process to physical extents, allocating frames for
  * parts not yet backed. Fails (EFAULT in the callers) when any byte is outside a VMA
  * or the VMA's protection does not allow the access.
@@ -525,6 +549,8 @@ export function touch(
   mem: Memory, pid: number, va: bigint, length: bigint, write: boolean,
 ): { ok: true; mem: Memory; extents: PageExtent[] } | { ok: false; va: bigint; why: string } {
   const end = va + length;
+  const one = backedExtent(mem, pid, va, end, write);
+  if (one !== null) return { ok: true, mem, extents: [one.va === va && one.length === length ? one : slicePages(one, va, length)] };
   let pm = mem.proc(pid);
   // Check VMA coverage first so a failure leaves no allocation behind.
   for (let cur = va; cur < end; ) {
