@@ -75,11 +75,25 @@ const cmpNum = (a: number, b: number): number => a - b;
 const PA_LIMIT = 1n << 53n;
 
 /**
- * The compacted pins: start PA -> run lengths (an unordered multiset: no sorting, no
- * tree building on the hot path). Its Map is never written after construction.
+ * The run lengths at one start PA in a PinBase: the length itself when one run starts
+ * there (most PAs: no array to allocate per change), else the sorted lengths (two or more).
+ */
+type BaseLens = number | readonly number[];
+
+/**
+ * A PinBase keys a PA by PA / KEY_UNIT (exact: a power of two), the page frame number
+ * for a page-aligned PA: below 2^31 for PAs below 8 TiB, a small integer that a Map
+ * hashes and compares in place, where a PA above 2^31 is a heap number allocated for
+ * every lookup and compared through a pointer.
+ */
+const KEY_UNIT = 4096;
+
+/**
+ * The compacted pins: start PA / KEY_UNIT -> run lengths (unordered keys: no sorting,
+ * no tree building on the hot path). Its Map is never written after construction.
  */
 class PinBase {
-  constructor(readonly runs: ReadonlyMap<number, readonly number[]>) {}
+  constructor(readonly runs: ReadonlyMap<number, BaseLens>) {}
 }
 
 /**
@@ -134,8 +148,8 @@ function applyChange(lens: readonly number[] | undefined, pa: number, len: numbe
   return out;
 }
 
-/** Applies entries [from, to) of `log` in order to `into`, a tree or Map the caller owns. */
-function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: number, v: readonly number[]): unknown; delete(k: number): unknown }, log: PinLog, from: number, to: number): void {
+/** Applies entries [from, to) of `log` in order to `into`, an index the caller owns. */
+function applyAll(into: PinIndex, log: PinLog, from: number, to: number): void {
   const pas = log.pa;
   const lens = log.len;
   for (let i = from; i < to; i++) {
@@ -146,10 +160,49 @@ function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: 
   }
 }
 
-function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
+/**
+ * applyAll on a base's Map (compaction, and reads past REBUILD_AFTER changes): a PA with
+ * one run holds its length, not an array, so the common pin and unpin allocate nothing.
+ */
+function applyAllBase(into: Map<number, BaseLens>, log: PinLog, from: number, to: number): void {
+  const pas = log.pa;
+  const lens = log.len;
+  for (let i = from; i < to; i++) {
+    const pa = pas[i]!;
+    const len = lens[i]!;
+    const k = pa / KEY_UNIT;
+    const cur = into.get(k);
+    if (typeof cur === 'number') {
+      if (len > 0) into.set(k, cur <= len ? [cur, len] : [len, cur]);
+      else if (cur === -len) into.delete(k);
+      else applyChange([cur], pa, len); // throws: not pinned
+    } else if (cur === undefined) {
+      if (len > 0) into.set(k, len);
+      else applyChange(undefined, pa, len); // throws: not pinned
+    } else {
+      // An array (two or more runs, or one from a tree's entries when a read rebuilds).
+      const next = applyChange(cur, pa, len);
+      if (next === null) into.delete(k);
+      else into.set(k, next.length === 1 ? next[0]! : next);
+    }
+  }
+}
+
+/** A base's Map of the runs in `t`. */
+function baseOf(t: PinIndex): Map<number, BaseLens> {
+  const m = new Map<number, BaseLens>();
+  for (const [pa, lens] of t.entries()) m.set(pa / KEY_UNIT, lens);
+  return m;
+}
+
+/** The index of a base's Map (see BaseLens). */
+function treeOf(runs: ReadonlyMap<number, BaseLens>): PinIndex {
   // No comparator: number keys in natural order take the tree's comparison fast path.
   const t = new BTree<number, readonly number[]>();
-  for (const k of [...runs.keys()].sort(cmpNum)) t.set(k, runs.get(k)!);
+  for (const k of [...runs.keys()].sort(cmpNum)) {
+    const v = runs.get(k)!;
+    t.set(k * KEY_UNIT, typeof v === 'number' ? [v] : v);
+  }
   return t;
 }
 
@@ -172,8 +225,8 @@ function fold(log: PinLog, count: number): PinIndex {
   let t: PinIndex;
   if (from !== null && count - from.count <= REBUILD_AFTER) applyAll((t = from.tree.clone()), log, from.count, count);
   else {
-    const runs = from !== null ? new Map(from.tree.entries()) : new Map(log.base.runs);
-    applyAll(runs, log, from !== null ? from.count : 0, count);
+    const runs = from !== null ? baseOf(from.tree) : new Map(log.base.runs);
+    applyAllBase(runs, log, from !== null ? from.count : 0, count);
     t = treeOf(runs);
   }
   (log.reads ??= new Map()).set(count, t);
@@ -252,7 +305,7 @@ export class Memory {
   private logged(log: PinLog, count: number, maxPin: number): Memory {
     if (count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, log, count);
     const runs = new Map(log.base.runs);
-    applyAll(runs, log, 0, count);
+    applyAllBase(runs, log, 0, count);
     return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs)), 0);
   }
 
