@@ -97,10 +97,12 @@ class PinBase {
 }
 
 /**
- * Pins and unpins not yet compacted into `base`, oldest first, as two number arrays
- * (contiguous: compaction reads them without chasing a pointer per change). A replay
- * pins and unpins on every MAP and UNMAP but reads the index rarely (munmap of pinned
- * memory, MD_CHECK_REFS, invariants, the state hash), so a change costs two pushes.
+ * Pins and unpins not yet compacted into `base`, oldest first, as two Float64Arrays
+ * (contiguous: compaction reads them without chasing a pointer per change), entries
+ * [0, end) in use. A replay pins and unpins on every MAP and UNMAP but reads the index
+ * rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the state hash), so a
+ * change costs two stores. A log made by compaction is allocated at its full size once
+ * (no growth copies along a history); a copy starts small and doubles.
  *
  * A log is shared by every Memory of one history: a Memory sees its first `count`
  * entries, which never change once pushed. Appending from a Memory that sees the whole
@@ -114,16 +116,42 @@ class PinLog {
   /** The newest of them: its entry count and tree. */
   lastRead: { count: number; tree: PinIndex } | null = null;
 
+  /** Start PAs. */
+  pa: Float64Array;
+  /** The run's length; negative for an unpin. */
+  len: Float64Array;
+
   constructor(
     readonly base: PinBase,
-    readonly pa: number[] = [],
-    /** The run's length; negative for an unpin. */
-    readonly len: number[] = [],
-  ) {}
+    capacity: number,
+    /** How many entries are in use. */
+    public end = 0,
+  ) {
+    this.pa = new Float64Array(capacity);
+    this.len = new Float64Array(capacity);
+  }
+
+  push(pa: number, len: number): void {
+    const i = this.end;
+    if (i === this.pa.length) {
+      // Doubling: a copy grows from its first entries; a compacted log rarely overflows.
+      const pas = new Float64Array(2 * i + 64);
+      const lens = new Float64Array(2 * i + 64);
+      pas.set(this.pa);
+      lens.set(this.len);
+      this.pa = pas;
+      this.len = lens;
+    }
+    this.pa[i] = pa;
+    this.len[i] = len;
+    this.end = i + 1;
+  }
 }
 
-const EMPTY_LOG = new PinLog(new PinBase(new Map()));
 const COMPACT_EVERY = 16384;
+/** A compacted log's size: COMPACT_EVERY changes and the runs of the op that passes it. */
+const LOG_SIZE = COMPACT_EVERY + 64;
+const EMPTY_LOG = new PinLog(new PinBase(new Map()), 0);
 /** Past this many changes a read builds the index from a Map instead of editing a clone. */
 const REBUILD_AFTER = 32;
 
@@ -272,15 +300,18 @@ export class Memory {
    */
   private appendable(): PinLog {
     const log = this.pinLog;
-    if (log.pa.length === this.pinCount && log !== EMPTY_LOG) return log;
-    const copy = new PinLog(log.base, log.pa.slice(0, this.pinCount), log.len.slice(0, this.pinCount));
+    const n = this.pinCount;
+    if (log.end === n && log !== EMPTY_LOG) return log;
+    const copy = new PinLog(log.base, n + 64, n);
+    copy.pa.set(log.pa.subarray(0, n));
+    copy.len.set(log.len.subarray(0, n));
     if (log.lastRead !== null && log.lastRead.count <= this.pinCount) copy.lastRead = log.lastRead;
     return copy;
   }
 
   /** Where this Memory's pin log ends now; a step from it that fails passes it to forgetFailedPins. */
   pinLogEnd(): number {
-    return this.pinLog.pa.length;
+    return this.pinLog.end;
   }
 
   /**
@@ -294,9 +325,8 @@ export class Memory {
   forgetFailedPins(endAtStart: number): void {
     const log = this.pinLog;
     const n = this.pinCount;
-    if (endAtStart !== n || log.pa.length === n) return;
-    log.pa.length = n;
-    log.len.length = n;
+    if (endAtStart !== n || log.end === n) return;
+    log.end = n;
     if (log.reads !== null) for (const c of [...log.reads.keys()]) if (c > n) log.reads.delete(c);
     if (log.lastRead !== null && log.lastRead.count > n) log.lastRead = null;
   }
@@ -306,7 +336,7 @@ export class Memory {
     if (count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, log, count);
     const runs = new Map(log.base.runs);
     applyAllBase(runs, log, 0, count);
-    return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs)), 0);
+    return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs), LOG_SIZE), 0);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -442,9 +472,8 @@ export class Memory {
   pinFrames(pa: bigint, length: bigint): Memory {
     const log = this.appendable();
     const len = Number(length);
-    log.pa.push(Number(pa));
-    log.len.push(len);
-    return this.logged(log, log.pa.length, len > this.maxPin ? len : this.maxPin);
+    log.push(Number(pa), len);
+    return this.logged(log, log.end, len > this.maxPin ? len : this.maxPin);
   }
 
   /**
@@ -458,11 +487,10 @@ export class Memory {
     let maxPin = this.maxPin;
     for (const r of runs) {
       const len = (r.last - r.first + 1) * P;
-      log.pa.push(Number(r.pa));
-      log.len.push(len);
+      log.push(Number(r.pa), len);
       if (len > maxPin) maxPin = len;
     }
-    return this.logged(log, log.pa.length, maxPin);
+    return this.logged(log, log.end, maxPin);
   }
 
   /**
@@ -473,9 +501,8 @@ export class Memory {
     // A run that was never pinned throws when the log is compacted (at the latest within
     // COMPACT_EVERY changes) or read, whichever comes first.
     const log = this.appendable();
-    log.pa.push(Number(pa));
-    log.len.push(-Number(length));
-    const m = this.logged(log, log.pa.length, this.maxPin);
+    log.push(Number(pa), -Number(length));
+    const m = this.logged(log, log.end, this.maxPin);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
     const end = pa + length;
@@ -503,10 +530,9 @@ export class Memory {
     const log = this.appendable();
     const P = Number(pageSize);
     for (const r of runs) {
-      log.pa.push(Number(r.pa));
-      log.len.push(-(r.last - r.first + 1) * P);
+      log.push(Number(r.pa), -(r.last - r.first + 1) * P);
     }
-    return this.logged(log, log.pa.length, this.maxPin);
+    return this.logged(log, log.end, this.maxPin);
   }
 }
 
