@@ -62,6 +62,7 @@ function checkAt<K>(t: BTree<K, number>, m: Model<K>, k: K, span: K, cmp: Compar
   const j = at(m, k, cmp, true);
   assert.is(t.get(k), i < j ? m[i]![1] : undefined, 'get');
   assert.equal(t.getPairOrNextLower(k), j > 0 ? m[j - 1] : undefined, 'getPairOrNextLower');
+  assert.is(t.valueOrNextLower(k), j > 0 ? m[j - 1]![1] : undefined, 'valueOrNextLower');
   assert.equal(t.nextHigherPair(k), j < m.length ? m[j] : undefined, 'nextHigherPair');
   const [lo, hi] = cmp(k, span) <= 0 ? [k, span] : [span, k];
   for (const incl of [false, true]) {
@@ -214,6 +215,7 @@ test('number keys: emptying a multi-level tree leaf by leaf, with a snapshot aft
   assert.is(t.size, 0);
   assert.equal([...t.entries()], []);
   assert.is(t.getPairOrNextLower(5), undefined);
+  assert.is(t.valueOrNextLower(5), undefined);
   assert.is(t.nextHigherPair(-1), undefined);
   assert.equal([...t0.entries()].length, 3000);
   for (const [s, deleted] of snaps) assert.is(s.size, 3000 - deleted);

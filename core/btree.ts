@@ -234,6 +234,14 @@ export class BTree<K, V> {
     return u === 0 ? undefined : [n.keys[u - 1]!, n.data[u - 1] as V];
   }
 
+  /** The value with the largest key <= key (getPairOrNextLower without the pair array). */
+  valueOrNextLower(key: K): V | undefined {
+    const n = this.leafOf(key);
+    if (n === null) return undefined;
+    const u = bound(n.keys, key, true, this.mode, this.cmp);
+    return u === 0 ? undefined : (n.data[u - 1] as V);
+  }
+
   /** The pair with the smallest key > key. */
   nextHigherPair(key: K): [K, V] | undefined {
     const { mode, cmp } = this;

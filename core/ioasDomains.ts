@@ -30,8 +30,11 @@ function ioasOf(d: Draft<World>, ctxId: number, ioasId: number): Draft<IoasObj> 
 }
 const data = (io: Draft<IoasObj>) => io.data as unknown as IoasData;
 
+/** The objects of a ctx, read without drafting. */
+const objectsOf = (d: Draft<World>, ctxId: number) => peek(peek(peek(d).ctxs)[ctxId]!.objects);
+
 function hwptsOf(d: Draft<World>, ctxId: number, io: Draft<IoasObj>): HwptPagingObj[] {
-  const objects = peek(peek(peek(d).ctxs)[ctxId]!.objects);
+  const objects = objectsOf(d, ctxId);
   return peek(data(io).hwpts).map((h) => peek(objects[h]) as unknown as HwptPagingObj);
 }
 
@@ -90,7 +93,8 @@ function mapInto(d: Draft<World>, ctxId: number, e: IntervalEntry<Area>, domain:
  */
 export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: IntervalEntry<Area>, fresh?: Pages): Refusal | null {
   const io = ioasOf(d, ctxId, ioasId);
-  const hwpts = hwptsOf(d, ctxId, io);
+  // The HWPT ids, read in place (no array of their objects per MAP and UNMAP).
+  const hwpts = peek(data(io).hwpts);
   if (hwpts.length === 0) {
     if (fresh) storePages(d, ctxId, fresh, undefined);
     return null;
@@ -101,7 +105,8 @@ export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: Inte
   storePages(d, ctxId, p, prev);
   // Every domain gets the same runs (the pins just made do not move).
   const runs = runsOf(d, p, e);
-  for (const h of hwpts) hwMapRuns(d, h.domain, runs, e.value.prot);
+  const objects = objectsOf(d, ctxId);
+  for (const id of hwpts) hwMapRuns(d, (peek(objects[id]) as unknown as HwptPagingObj).domain, runs, e.value.prot);
   return null;
 }
 
@@ -111,8 +116,15 @@ export function fillArea(d: Draft<World>, ctxId: number, ioasId: number, e: Inte
  */
 export function releaseArea(d: Draft<World>, ctxId: number, ioasId: number, e: IntervalEntry<Area>): void {
   const io = ioasOf(d, ctxId, ioasId);
-  const hwpts = hwptsOf(d, ctxId, io);
-  for (const h of hwpts) hwUnmap(d, h.unit, h.domain, e.start, e.last - e.start + 1n);
+  const hwpts = peek(data(io).hwpts);
+  if (hwpts.length !== 0) {
+    const objects = objectsOf(d, ctxId);
+    const length = e.last - e.start + 1n;
+    for (const id of hwpts) {
+      const h = peek(objects[id]) as unknown as HwptPagingObj;
+      hwUnmap(d, h.unit, h.domain, e.start, length);
+    }
+  }
   unrefPages(d, ctxId, e.value.pages, hwpts.length === 0 ? null : areaKey(ioasId, e.start));
 }
 

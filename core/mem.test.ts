@@ -91,7 +91,8 @@ test('pin index: pinRuns and unpinRuns change the index as one pinFrames or unpi
   const canon = (x: Memory) => JSON.stringify([...x.pins.entries()]);
   const ext = [{ pa: a.pa, length: MiB }, { pa: a.pa + 4n * MiB, length: 8192n }, { pa: a.pa, length: 4096n }];
   const one = ext.reduce((m, e) => m.pinFrames(e.pa, e.length), a.mem);
-  const many = a.mem.pinRuns(ext);
+  const many = a.mem.pinRuns([{ first: 0, last: 255, pa: a.pa }, { first: 300, last: 301, pa: a.pa + 4n * MiB }, { first: 7, last: 7, pa: a.pa }], 4096n);
+  assert.is(a.mem.pinRuns([], 4096n), a.mem);
   assert.is(canon(many), canon(one));
   assert.is(many.maxPin, Number(MiB));
   const runs = [{ first: 0, last: 255, pa: a.pa }, { first: 300, last: 301, pa: a.pa + 4n * MiB }];

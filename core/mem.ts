@@ -18,9 +18,10 @@
  * (PinLog).
  * The pin count of a frame is the number of entries covering it.
  *
- * Invariants: VMAs of a process never overlap; page extents lie inside VMAs (or are
- * kept after munmap only while pinned, marked unmapped); every frame extent has
- * exactly one owner; the pin index holds exactly the pinned runs of all pages objects.
+ * Invariants: VMAs of a process never overlap; page extents are page-aligned and lie
+ * inside VMAs (or are kept after munmap only while pinned, marked unmapped); every
+ * frame extent has exactly one owner; the pin index holds exactly the pinned runs of
+ * all pages objects.
  */
 import { BTree, emptyBig } from './btree.js';
 
@@ -74,18 +75,34 @@ const cmpNum = (a: number, b: number): number => a - b;
 const PA_LIMIT = 1n << 53n;
 
 /**
- * The compacted pins: start PA -> run lengths (an unordered multiset: no sorting, no
- * tree building on the hot path). Its Map is never written after construction.
+ * The run lengths at one start PA in a PinBase: the length itself when one run starts
+ * there (most PAs: no array to allocate per change), else the sorted lengths (two or more).
+ */
+type BaseLens = number | readonly number[];
+
+/**
+ * A PinBase keys a PA by PA / KEY_UNIT (exact: a power of two), the page frame number
+ * for a page-aligned PA: below 2^31 for PAs below 8 TiB, a small integer that a Map
+ * hashes and compares in place, where a PA above 2^31 is a heap number allocated for
+ * every lookup and compared through a pointer.
+ */
+const KEY_UNIT = 4096;
+
+/**
+ * The compacted pins: start PA / KEY_UNIT -> run lengths (unordered keys: no sorting,
+ * no tree building on the hot path). Its Map is never written after construction.
  */
 class PinBase {
-  constructor(readonly runs: ReadonlyMap<number, readonly number[]>) {}
+  constructor(readonly runs: ReadonlyMap<number, BaseLens>) {}
 }
 
 /**
- * Pins and unpins not yet compacted into `base`, oldest first, as two number arrays
- * (contiguous: compaction reads them without chasing a pointer per change). A replay
- * pins and unpins on every MAP and UNMAP but reads the index rarely (munmap of pinned
- * memory, MD_CHECK_REFS, invariants, the state hash), so a change costs two pushes.
+ * Pins and unpins not yet compacted into `base`, oldest first, as two Float64Arrays
+ * (contiguous: compaction reads them without chasing a pointer per change), entries
+ * [0, end) in use. A replay pins and unpins on every MAP and UNMAP but reads the index
+ * rarely (munmap of pinned memory, MD_CHECK_REFS, invariants, the state hash), so a
+ * change costs two stores. A log made by compaction is allocated at its full size once
+ * (no growth copies along a history); a copy starts small and doubles.
  *
  * A log is shared by every Memory of one history: a Memory sees its first `count`
  * entries, which never change once pushed. Appending from a Memory that sees the whole
@@ -99,16 +116,42 @@ class PinLog {
   /** The newest of them: its entry count and tree. */
   lastRead: { count: number; tree: PinIndex } | null = null;
 
+  /** Start PAs. */
+  pa: Float64Array;
+  /** The run's length; negative for an unpin. */
+  len: Float64Array;
+
   constructor(
     readonly base: PinBase,
-    readonly pa: number[] = [],
-    /** The run's length; negative for an unpin. */
-    readonly len: number[] = [],
-  ) {}
+    capacity: number,
+    /** How many entries are in use. */
+    public end = 0,
+  ) {
+    this.pa = new Float64Array(capacity);
+    this.len = new Float64Array(capacity);
+  }
+
+  push(pa: number, len: number): void {
+    const i = this.end;
+    if (i === this.pa.length) {
+      // Doubling: a copy grows from its first entries; a compacted log rarely overflows.
+      const pas = new Float64Array(2 * i + 64);
+      const lens = new Float64Array(2 * i + 64);
+      pas.set(this.pa);
+      lens.set(this.len);
+      this.pa = pas;
+      this.len = lens;
+    }
+    this.pa[i] = pa;
+    this.len[i] = len;
+    this.end = i + 1;
+  }
 }
 
-const EMPTY_LOG = new PinLog(new PinBase(new Map()));
 const COMPACT_EVERY = 16384;
+/** A compacted log's size: COMPACT_EVERY changes and the runs of the op that passes it. */
+const LOG_SIZE = COMPACT_EVERY + 64;
+const EMPTY_LOG = new PinLog(new PinBase(new Map()), 0);
 /** Past this many changes a read builds the index from a Map instead of editing a clone. */
 const REBUILD_AFTER = 32;
 
@@ -133,8 +176,8 @@ function applyChange(lens: readonly number[] | undefined, pa: number, len: numbe
   return out;
 }
 
-/** Applies entries [from, to) of `log` in order to `into`, a tree or Map the caller owns. */
-function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: number, v: readonly number[]): unknown; delete(k: number): unknown }, log: PinLog, from: number, to: number): void {
+/** Applies entries [from, to) of `log` in order to `into`, an index the caller owns. */
+function applyAll(into: PinIndex, log: PinLog, from: number, to: number): void {
   const pas = log.pa;
   const lens = log.len;
   for (let i = from; i < to; i++) {
@@ -145,10 +188,49 @@ function applyAll(into: { get(k: number): readonly number[] | undefined; set(k: 
   }
 }
 
-function treeOf(runs: ReadonlyMap<number, readonly number[]>): PinIndex {
+/**
+ * applyAll on a base's Map (compaction, and reads past REBUILD_AFTER changes): a PA with
+ * one run holds its length, not an array, so the common pin and unpin allocate nothing.
+ */
+function applyAllBase(into: Map<number, BaseLens>, log: PinLog, from: number, to: number): void {
+  const pas = log.pa;
+  const lens = log.len;
+  for (let i = from; i < to; i++) {
+    const pa = pas[i]!;
+    const len = lens[i]!;
+    const k = pa / KEY_UNIT;
+    const cur = into.get(k);
+    if (typeof cur === 'number') {
+      if (len > 0) into.set(k, cur <= len ? [cur, len] : [len, cur]);
+      else if (cur === -len) into.delete(k);
+      else applyChange([cur], pa, len); // throws: not pinned
+    } else if (cur === undefined) {
+      if (len > 0) into.set(k, len);
+      else applyChange(undefined, pa, len); // throws: not pinned
+    } else {
+      // An array (two or more runs, or one from a tree's entries when a read rebuilds).
+      const next = applyChange(cur, pa, len);
+      if (next === null) into.delete(k);
+      else into.set(k, next.length === 1 ? next[0]! : next);
+    }
+  }
+}
+
+/** A base's Map of the runs in `t`. */
+function baseOf(t: PinIndex): Map<number, BaseLens> {
+  const m = new Map<number, BaseLens>();
+  for (const [pa, lens] of t.entries()) m.set(pa / KEY_UNIT, lens);
+  return m;
+}
+
+/** The index of a base's Map (see BaseLens). */
+function treeOf(runs: ReadonlyMap<number, BaseLens>): PinIndex {
   // No comparator: number keys in natural order take the tree's comparison fast path.
   const t = new BTree<number, readonly number[]>();
-  for (const k of [...runs.keys()].sort(cmpNum)) t.set(k, runs.get(k)!);
+  for (const k of [...runs.keys()].sort(cmpNum)) {
+    const v = runs.get(k)!;
+    t.set(k * KEY_UNIT, typeof v === 'number' ? [v] : v);
+  }
   return t;
 }
 
@@ -171,8 +253,8 @@ function fold(log: PinLog, count: number): PinIndex {
   let t: PinIndex;
   if (from !== null && count - from.count <= REBUILD_AFTER) applyAll((t = from.tree.clone()), log, from.count, count);
   else {
-    const runs = from !== null ? new Map(from.tree.entries()) : new Map(log.base.runs);
-    applyAll(runs, log, from !== null ? from.count : 0, count);
+    const runs = from !== null ? baseOf(from.tree) : new Map(log.base.runs);
+    applyAllBase(runs, log, from !== null ? from.count : 0, count);
     t = treeOf(runs);
   }
   (log.reads ??= new Map()).set(count, t);
@@ -218,15 +300,18 @@ export class Memory {
    */
   private appendable(): PinLog {
     const log = this.pinLog;
-    if (log.pa.length === this.pinCount && log !== EMPTY_LOG) return log;
-    const copy = new PinLog(log.base, log.pa.slice(0, this.pinCount), log.len.slice(0, this.pinCount));
+    const n = this.pinCount;
+    if (log.end === n && log !== EMPTY_LOG) return log;
+    const copy = new PinLog(log.base, n + 64, n);
+    copy.pa.set(log.pa.subarray(0, n));
+    copy.len.set(log.len.subarray(0, n));
     if (log.lastRead !== null && log.lastRead.count <= this.pinCount) copy.lastRead = log.lastRead;
     return copy;
   }
 
   /** Where this Memory's pin log ends now; a step from it that fails passes it to forgetFailedPins. */
   pinLogEnd(): number {
-    return this.pinLog.pa.length;
+    return this.pinLog.end;
   }
 
   /**
@@ -240,9 +325,8 @@ export class Memory {
   forgetFailedPins(endAtStart: number): void {
     const log = this.pinLog;
     const n = this.pinCount;
-    if (endAtStart !== n || log.pa.length === n) return;
-    log.pa.length = n;
-    log.len.length = n;
+    if (endAtStart !== n || log.end === n) return;
+    log.end = n;
     if (log.reads !== null) for (const c of [...log.reads.keys()]) if (c > n) log.reads.delete(c);
     if (log.lastRead !== null && log.lastRead.count > n) log.lastRead = null;
   }
@@ -251,8 +335,8 @@ export class Memory {
   private logged(log: PinLog, count: number, maxPin: number): Memory {
     if (count < COMPACT_EVERY) return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, log, count);
     const runs = new Map(log.base.runs);
-    applyAll(runs, log, 0, count);
-    return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs)), 0);
+    applyAllBase(runs, log, 0, count);
+    return new Memory(this.procs, this.frames, this.nextPa, maxPin, this.orphans, new PinLog(new PinBase(runs), LOG_SIZE), 0);
   }
 
   /** Every pinned run meeting [pa, end), as [start, end) pairs in start order. */
@@ -298,10 +382,8 @@ export class Memory {
 
   /** The owner of the byte at `pa`, or null when the frame is free. */
   ownerOf(pa: bigint): { owner: FrameOwner; offset: bigint } | null {
-    const hit = this.frames.getPairOrNextLower(pa);
-    if (!hit) return null;
-    const f = hit[1];
-    if (pa >= f.pa + f.length) return null;
+    const f = this.frames.valueOrNextLower(pa);
+    if (f === undefined || pa >= f.pa + f.length) return null;
     return { owner: f.owner, offset: pa - f.pa };
   }
 
@@ -388,21 +470,27 @@ export class Memory {
 
   /** A pinned run [pa, pa+length): one more pin on each of its frames. */
   pinFrames(pa: bigint, length: bigint): Memory {
-    return this.pinRuns([{ pa, length }]);
+    const log = this.appendable();
+    const len = Number(length);
+    log.push(Number(pa), len);
+    return this.logged(log, log.end, len > this.maxPin ? len : this.maxPin);
   }
 
-  /** pinFrames of each run, in order: one Memory for the lot. */
-  pinRuns(runs: readonly { readonly pa: bigint; readonly length: bigint }[]): Memory {
+  /**
+   * pinFrames of each run, in order, for runs of whole pages of `pageSize` bytes (a
+   * pages object's new pinned runs): one Memory for the lot.
+   */
+  pinRuns(runs: readonly { readonly first: number; readonly last: number; readonly pa: bigint }[], pageSize: bigint): Memory {
     if (runs.length === 0) return this;
     const log = this.appendable();
+    const P = Number(pageSize);
     let maxPin = this.maxPin;
     for (const r of runs) {
-      const len = Number(r.length);
-      log.pa.push(Number(r.pa));
-      log.len.push(len);
+      const len = (r.last - r.first + 1) * P;
+      log.push(Number(r.pa), len);
       if (len > maxPin) maxPin = len;
     }
-    return this.logged(log, log.pa.length, maxPin);
+    return this.logged(log, log.end, maxPin);
   }
 
   /**
@@ -413,9 +501,8 @@ export class Memory {
     // A run that was never pinned throws when the log is compacted (at the latest within
     // COMPACT_EVERY changes) or read, whichever comes first.
     const log = this.appendable();
-    log.pa.push(Number(pa));
-    log.len.push(-Number(length));
-    const m = this.logged(log, log.pa.length, this.maxPin);
+    log.push(Number(pa), -Number(length));
+    const m = this.logged(log, log.end, this.maxPin);
     if (!this.orphans) return m;
     // Frames kept alive only by pins (munmapped while pinned) may go now.
     const end = pa + length;
@@ -443,10 +530,9 @@ export class Memory {
     const log = this.appendable();
     const P = Number(pageSize);
     for (const r of runs) {
-      log.pa.push(Number(r.pa));
-      log.len.push(-(r.last - r.first + 1) * P);
+      log.push(Number(r.pa), -(r.last - r.first + 1) * P);
     }
-    return this.logged(log, log.pa.length, this.maxPin);
+    return this.logged(log, log.end, this.maxPin);
   }
 }
 
@@ -466,9 +552,9 @@ function sliceFrame(f: FrameExtent, from: bigint, len: bigint): FrameExtent {
 }
 
 export function vmaAt(pm: ProcMem, va: bigint): Vma | null {
-  const hit = pm.vmas.getPairOrNextLower(va);
-  if (!hit || va >= hit[1].start + hit[1].length) return null;
-  return hit[1];
+  const v = pm.vmas.valueOrNextLower(va);
+  if (v === undefined || va >= v.start + v.length) return null;
+  return v;
 }
 
 /** First-fit placement of a new mapping, bottom-up from 4 GiB, 2 MiB aligned when large. */
@@ -517,6 +603,23 @@ export const sliceVma = (v: Vma, from: bigint, len: bigint): Vma => ({ ...v, sta
 export const slicePages = (p: PageExtent, from: bigint, len: bigint): PageExtent => ({ va: from, length: len, pa: p.pa + (from - p.va) });
 
 /**
+ * The page extent backing all of [va, end) when one extent already does and one VMA
+ * that allows the access holds the bytes; null otherwise (then only touch can tell
+ * what happens). touch's answer in that case is this extent clipped to the bytes, and
+ * Memory stays as it is. A replay re-maps buffers touched before, so this is the
+ * common case of a pin, and it allocates nothing.
+ */
+export function backedExtent(mem: Memory, pid: number, va: bigint, end: bigint, write: boolean): PageExtent | null {
+  const pm = mem.procs[pid];
+  if (pm === undefined || end <= va) return null;
+  const v = vmaAt(pm, va);
+  if (v === null || end > v.start + v.length || !(v.prot & (write ? 2 : 3))) return null;
+  // Extents are page-aligned, so one holding [va, end) holds its whole pages too.
+  const e = pm.pages.valueOrNextLower(va);
+  return e !== undefined && end <= e.va + e.length ? e : null;
+}
+
+/**
  * Resolves [va, va+length) of a process to physical extents, allocating frames for
  * parts not yet backed. Fails (EFAULT in the callers) when any byte is outside a VMA
  * or the VMA's protection does not allow the access.
@@ -525,6 +628,8 @@ export function touch(
   mem: Memory, pid: number, va: bigint, length: bigint, write: boolean,
 ): { ok: true; mem: Memory; extents: PageExtent[] } | { ok: false; va: bigint; why: string } {
   const end = va + length;
+  const one = backedExtent(mem, pid, va, end, write);
+  if (one !== null) return { ok: true, mem, extents: [one.va === va && one.length === length ? one : slicePages(one, va, length)] };
   let pm = mem.proc(pid);
   // Check VMA coverage first so a failure leaves no allocation behind.
   for (let cur = va; cur < end; ) {

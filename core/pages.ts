@@ -13,7 +13,7 @@ import type { Draft } from 'immer';
 import type { Errno } from '../events/index.js';
 import { BTree } from './btree.js';
 import type { World } from './world.js';
-import { memOf, touch } from './mem.js';
+import { backedExtent, memOf, touch } from './mem.js';
 import { plat } from './peek.js';
 import { ABSENT, undoLog } from './undo.js';
 
@@ -179,25 +179,28 @@ function pagesWith(p: Pages, users: readonly PinUser[], pinned: readonly PinnedR
 }
 
 /**
- * Touches page indexes [g0, g1] of `p` (none of them pinned yet), appending the new
- * runs to `out` in index order and their extents to `ext`; the reason when the memory
- * cannot be pinned. The caller pins `ext` only once the charge is accepted, so a MAP
- * refused over RLIMIT_MEMLOCK pins nothing (what any failed step did pin, core/step.ts
- * drops from Memory's shared log).
+ * Touches page indexes [g0, g1] of `p` (none of them pinned yet): their new runs in
+ * index order, or the reason when the memory cannot be pinned. The caller pins the new
+ * runs only once the charge is accepted, so a MAP refused over RLIMIT_MEMLOCK pins
+ * nothing (what any failed step did pin, core/step.ts drops from Memory's shared log).
  */
-function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number, out: PinnedRun[], ext: { pa: bigint; length: bigint }[]): string | null {
+function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number): PinnedRun[] | string {
   const va = g0 === 0 ? p.va : p.va + BigInt(g0) * PAGE;
-  const t = touch(memOf(d), p.pid, va, BigInt(g1 - g0 + 1) * PAGE, p.writable);
+  const end = va + BigInt(g1 - g0 + 1) * PAGE;
+  // Memory touched before (a re-mapped buffer) is one run of one extent: touch's answer
+  // without its result objects.
+  const one = backedExtent(memOf(d), p.pid, va, end, p.writable);
+  if (one !== null) return [{ first: g0, last: g1, pa: one.va === va ? one.pa : one.pa + (va - one.va) }];
+  const t = touch(memOf(d), p.pid, va, end - va, p.writable);
   if (!t.ok) return t.why;
   // Offsets and lengths as numbers: exact, since the extents now have frames (below 2^53).
   const P = Number(PAGE);
-  for (const e of t.extents) {
+  const out = t.extents.map((e): PinnedRun => {
     const f = g0 + Number(e.va - va) / P;
-    out.push({ first: f, last: f + Number(e.length) / P - 1, pa: e.pa });
-  }
+    return { first: f, last: f + Number(e.length) / P - 1, pa: e.pa };
+  });
   d.mem = t.mem;
-  for (const e of t.extents) ext.push(e);
-  return null;
+  return out;
 }
 
 /**
@@ -207,25 +210,27 @@ function pinGap(d: Draft<World>, p: Pages, PAGE: bigint, g0: number, g1: number,
  */
 export function withPinUser(d: Draft<World>, p: Pages, user: PinUser): Pages | PinRefusal {
   const PAGE = pageSize(d);
-  const added: PinnedRun[] = [];
-  const ext: { pa: bigint; length: bigint }[] = [];
+  let added: PinnedRun[];
   let fresh: number;
   if (p.pinned.length === 0) {
     // Nothing pinned yet (the common case: the first user of a new pages object): one gap.
-    const why = pinGap(d, p, PAGE, user.first, user.last, added, ext);
-    if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
+    const runs = pinGap(d, p, PAGE, user.first, user.last);
+    if (typeof runs === 'string') return { errno: 'EFAULT', reason: `cannot pin user memory: ${runs}` };
+    added = runs;
     fresh = user.last - user.first + 1;
   } else {
+    added = [];
     fresh = 0;
     for (const [g0, g1] of gaps(p.pinned, user.first, user.last)) {
-      const why = pinGap(d, p, PAGE, g0, g1, added, ext);
-      if (why !== null) return { errno: 'EFAULT', reason: `cannot pin user memory: ${why}` };
+      const runs = pinGap(d, p, PAGE, g0, g1);
+      if (typeof runs === 'string') return { errno: 'EFAULT', reason: `cannot pin user memory: ${runs}` };
+      for (const r of runs) added.push(r);
       fresh += g1 - g0 + 1;
     }
   }
   const refused = charge(d, p, fresh);
   if (refused) return refused;
-  d.mem = memOf(d).pinRuns(ext);
+  d.mem = memOf(d).pinRuns(added, PAGE);
   const pinned = p.pinned.length === 0 ? added : added.length === 0 ? p.pinned : [...p.pinned, ...added].sort((a, b) => a.first - b.first);
   return pagesWith(p, p.users.length === 0 ? [user] : [...p.users, user], pinned, p.areas);
 }
@@ -248,14 +253,11 @@ export function isPages(r: Pages | PinRefusal): r is Pages {
  * unmap": callers unmap first). Writes memory and the charge, not the pages table.
  */
 function withoutPinUser(d: Draft<World>, p: Pages, key: string): Pages {
-  const PAGE = pageSize(d);
   if (p.users.length === 1) {
-    // The last user goes (the common case: one area per pages object): every run goes whole.
-    if (p.users[0]!.key !== key) throw new Error(`pin user ${key} not on pages ${p.id}`);
-    d.mem = memOf(d).unpinRuns(p.pinned, PAGE);
-    if (charge(d, p, -npinned(p))) throw new Error('uncharge cannot fail');
+    unpinLast(d, p, key);
     return pagesWith(p, [], [], p.areas);
   }
+  const PAGE = pageSize(d);
   let mem = memOf(d);
   let freed = 0;
   const users = p.users.filter((u) => u.key !== key);
@@ -299,6 +301,16 @@ function withoutPinUser(d: Draft<World>, p: Pages, key: string): Pages {
   return pagesWith(p, users, keep, p.areas);
 }
 
+/**
+ * withoutPinUser's writes when `key` is the only user (the common case: one area per
+ * pages object): every run goes whole.
+ */
+function unpinLast(d: Draft<World>, p: Pages, key: string): void {
+  if (p.users[0]!.key !== key) throw new Error(`pin user ${key} not on pages ${p.id}`);
+  d.mem = memOf(d).unpinRuns(p.pinned, pageSize(d));
+  if (charge(d, p, -npinned(p))) throw new Error('uncharge cannot fail');
+}
+
 /** Removes a user of pages object `id` (see withoutPinUser). */
 export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: string): void {
   const p = getPages(d, ctxId, id);
@@ -310,14 +322,20 @@ export function removePinUser(d: Draft<World>, ctxId: number, id: number, key: s
  * pinned), as IOVA -> PA runs for a mapping whose byte `off` sits at `iova`.
  */
 export function physOf(p: Pages, pageSz: bigint, off: bigint, length: bigint, iova: bigint): { iova: bigint; pa: bigint; length: bigint }[] {
-  const out: { iova: bigint; pa: bigint; length: bigint }[] = [];
   const P = Number(pageSz);
   // Byte offsets inside the object as numbers when every one is exact (any object
   // pinned whole is: its pinned frames lie below 2^53): ~3 bigints per run, not ~10.
   const exact = Number.isSafeInteger(p.npages * P);
+  if (exact && p.pinned.length === 1 && off === 0n && Number(length) === p.npages * P) {
+    // The whole object in one run (a MAP's own pages, touched before): the given
+    // bigints are the answer, and the array is made at its size.
+    const r = p.pinned[0]!;
+    if (r.first === 0 && r.last === p.npages - 1) return [{ iova, pa: r.pa, length }];
+  }
   const o = exact ? Number(off) : 0;
   const end = exact ? o + Number(length) : 0;
   const endBig = off + length;
+  const out: { iova: bigint; pa: bigint; length: bigint }[] = [];
   for (const r of p.pinned) {
     if (exact) {
       const rs = r.first * P;
@@ -375,6 +393,13 @@ export function refPages(d: Draft<World>, ctxId: number, id: number, delta: numb
  */
 export function unrefPages(d: Draft<World>, ctxId: number, id: number, key: string | null): void {
   const p = getPages(d, ctxId, id);
+  if (key !== null && p.areas === 1 && p.users.length === 1) {
+    // The last area and the last user (UNMAP of an area that had its own pages): freed
+    // without building the emptied pages object first.
+    unpinLast(d, p, key);
+    setPages(d, ctxId, null, id, p);
+    return;
+  }
   putRef(d, ctxId, key === null ? p : withoutPinUser(d, p, key), p, p.areas - 1);
 }
 
