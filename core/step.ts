@@ -11,6 +11,7 @@ import type { Input, InputOf, OpName, Outcome } from '../events/index.js';
 import { assignWorld, shallowWorld, type Mutable, type World } from './world.js';
 import { InPlace, type Copier } from './workingCopy.js';
 import { memOf } from './mem.js';
+import { plainWorld } from './peek.js';
 
 export interface StepEnv {
   /** Keep the draft's changes even though the outcome is an errno. */
@@ -38,6 +39,9 @@ export interface StepResult {
  * shallow op copies its result back into that copy, so that a run of them allocates no
  * World at all. A failed step still leaves the World as it was (the working copy's undo
  * record and undo log). Tests, fuzzing and anything that keeps older Worlds use the default.
+ *
+ * Shallow and working-copy handlers run with core/peek.ts told that no draft is in
+ * reach (`plainWorld`), so their peeks cost nothing; an immer recipe never runs so.
  */
 /** What one op runs as: its handler, and which of the cheaper paths it may take. */
 interface Route {
@@ -81,7 +85,12 @@ export function makeStep(
     const pinEnd = memOf(w).pinLogEnd();
     if (route.shallow) {
       const next = shallowWorld(w);
-      outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
+      plainWorld(true);
+      try {
+        outcome = handler(next as unknown as Draft<World>, input as InputOf<OpName>, env);
+      } finally {
+        plainWorld(false);
+      }
       if (outcome.kind === 'errno' && !env.keep) return failed(w, pinEnd, outcome);
       if (own !== undefined && own.world === w) {
         assignWorld(w as Mutable<World>, next);
@@ -91,6 +100,7 @@ export function makeStep(
     }
     const copy = route.copier?.(w, input, own);
     if (copy) {
+      plainWorld(true);
       try {
         outcome = handler(copy.world as unknown as Draft<World>, input as InputOf<OpName>, env);
       } catch (e) {
@@ -98,6 +108,8 @@ export function makeStep(
         // put back what was written in place, so nothing later writes through them.
         copy.rollback();
         throw e;
+      } finally {
+        plainWorld(false);
       }
       if (outcome.kind === 'errno' && !env.keep) {
         copy.rollback();
