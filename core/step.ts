@@ -76,12 +76,14 @@ export function makeStep(
   const routes = new Map<string, Route>();
   for (const op of Object.keys(table) as OpName[])
     routes.set(op, { handler: table[op] as Handler<OpName>, shallow: shallow.has(op), copier: copiers[op] });
+  // One env per stepper: steps never nest, and no handler keeps it past its step.
+  const env = new Env();
   return function step(w: World, input: Input): StepResult {
     const route = routes.get(input.op);
     if (route === undefined) throw new Error(`no handler for op ${input.op}`);
     const handler = route.handler;
     let outcome: Outcome | undefined;
-    const env = new Env();
+    env.keep = false;
     const pinEnd = memOf(w).pinLogEnd();
     if (route.shallow) {
       const next = shallowWorld(w);

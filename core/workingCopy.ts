@@ -60,6 +60,8 @@ export class InPlace {
   /** The hw epoch of this copy (core/hwsync.ts): hw nodes made by its reused steps. */
   hwEpoch = 0;
   readonly undo = new UndoLog();
+  /** The working copy its reused steps write through (core/workingCopy.ts Reused). */
+  readonly reused = new Reused(this.undo);
 
   /** The own copy is no longer the World being stepped (an immer step made a new one). */
   release(): void {
@@ -134,33 +136,42 @@ class Copy implements WorkingCopy {
 /**
  * The own copy written again: the fields a MAP or UNMAP replaces whole are saved here,
  * and the writes below them (page counters, user records, pages entries) go to the undo
- * log (core/undo.ts), so a failure can put everything back.
+ * log (core/undo.ts), so a failure can put everything back. One per InPlace, begun anew
+ * by each reused step (steps never nest, and step drops it after seal or rollback).
  */
 class Reused implements WorkingCopy {
-  private readonly mem: World['mem'];
-  private readonly hw: World['hw'];
-  private readonly pages: PagesTable;
-  private readonly nextPages: number;
-  private readonly areas: unknown;
-  private readonly ctx: Mutable<Ctx>;
-  private readonly data: { areas: unknown };
+  world: World = null as unknown as World;
+  private mem: World['mem'] = null as unknown as World['mem'];
+  private hw: World['hw'] = null as unknown as World['hw'];
+  private pages: PagesTable | null = null;
+  private nextPages = 0;
+  private areas: unknown = null;
+  private ctx: Mutable<Ctx> | null = null;
+  private data: { areas: unknown } | null = null;
 
-  constructor(readonly world: World, ctxId: number, ioasId: number, private readonly undo: UndoLog, hwEpoch: number) {
+  constructor(private readonly undo: UndoLog) {}
+
+  begin(world: World, ctx: Mutable<Ctx>, io: IoasObj, hwEpoch: number): this {
     const w = world as Mutable<World>;
-    this.ctx = w.ctxs[ctxId] as Mutable<Ctx>;
-    this.data = (this.ctx.objects[ioasId] as IoasObj).data as unknown as { areas: unknown };
+    this.world = world;
+    this.ctx = ctx;
+    const data = io.data as unknown as { areas: unknown };
+    this.data = data;
     this.mem = w.mem;
     this.hw = w.hw;
-    this.pages = this.ctx.pages;
-    this.nextPages = this.ctx.nextPages;
-    this.areas = this.data.areas;
+    const pages = ctx.pages;
+    this.pages = pages;
+    this.nextPages = ctx.nextPages;
+    this.areas = data.areas;
     // The table stays owned from step to step; a persistent step in between (tests run
     // both side by side) may have taken the one ownership slot.
-    if (!ownsPages(this.pages)) this.ctx.pages = ownPages(this.pages);
+    if (!ownsPages(pages)) ctx.pages = ownPages(pages);
+    const undo = this.undo;
     undo.clear();
     setUndoLog(undo);
     // hw writes its own table pages of this copy in place, through the same log.
     hwOpenEpoch(hwEpoch, undo);
+    return this;
   }
 
   seal(): void {
@@ -175,9 +186,9 @@ class Reused implements WorkingCopy {
     const w = this.world as Mutable<World>;
     w.mem = this.mem;
     w.hw = this.hw;
-    this.ctx.pages = this.pages;
-    this.ctx.nextPages = this.nextPages;
-    this.data.areas = this.areas;
+    this.ctx!.pages = this.pages!;
+    this.ctx!.nextPages = this.nextPages;
+    this.data!.areas = this.areas;
   }
 }
 
@@ -191,7 +202,9 @@ const ids = (r: object): number[] => Object.keys(r).map(Number);
  */
 function copyFor(w: World, ctx: Ctx, io: IoasObj, inPlace: InPlace | undefined, pids?: number[], uids?: number[]): WorkingCopy {
   if (!inPlace || freezing()) return copyPaths(w, ctx, io, pids ?? ids(w.procs), uids ?? ids(w.users), false);
-  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return new Reused(w, ctx.id, io.id, inPlace.undo, inPlace.hwEpoch);
+  // ctx and io are the World's own records here (target read them from w), and the
+  // own copy's records are its fresh, writable ones.
+  if (inPlace.world === w && inPlace.ctx === ctx.id && inPlace.ioas === io.id) return inPlace.reused.begin(w, ctx as Mutable<Ctx>, io, inPlace.hwEpoch);
   const copy = copyPaths(w, ctx, io, ids(w.procs), ids(w.users), true);
   inPlace.world = copy.world;
   inPlace.ctx = ctx.id;
