@@ -39,6 +39,9 @@ export interface StepResult {
  * shallow op copies its result back into that copy, so that a run of them allocates no
  * World at all. A failed step still leaves the World as it was (the working copy's undo
  * record and undo log). Tests, fuzzing and anything that keeps older Worlds use the default.
+ * Never run another stepper (the persistent `step` included) on the World an in-place
+ * stepper is writing and keep the result: its later in-place writes (process and user
+ * records, the pages table, hw table pages of the open epoch) would show through it.
  *
  * Shallow and working-copy handlers run with core/peek.ts told that no draft is in
  * reach (`plainWorld`), so their peeks cost nothing; an immer recipe never runs so.

@@ -441,15 +441,19 @@ export function iotlbFresh(w: World, units?: ReadonlySet<string>): Violation[] {
 // ---------------------------------------------------------------- (h)
 
 /** Pins per uid (USER-accounted), per pid (MM-accounted) and per pid (all), over every ctx's pages objects. */
+const procKey = (pid: number, serial: number): string => `${pid}/${serial}`;
 const pinSums = memo((ctxs: World['ctxs']) => {
-  const user = new Map<number, number>(), mm = new Map<number, number>(), pin = new Map<number, number>();
-  const add = (m: Map<number, number>, k: number, n: number) => m.set(k, (m.get(k) ?? 0) + n);
+  // mm-side sums are per process, not per pid: a pid reused by a new process (serial)
+  // starts at 0, while pages of the dead one keep pinning until their areas go.
+  const user = new Map<number, number>(), mm = new Map<string, number>(), pin = new Map<string, number>();
+  const add = <K>(m: Map<K, number>, k: K, n: number) => m.set(k, (m.get(k) ?? 0) + n);
   for (const c of Object.values(ctxs))
     for (const p of pagesOf(c)) {
       const n = npinned(p);
+      const proc = procKey(p.pid, p.serial);
       if (p.account === 'user') add(user, p.uid, n);
-      if (p.account === 'mm') add(mm, p.pid, n);
-      add(pin, p.pid, n);
+      if (p.account === 'mm') add(mm, proc, n);
+      add(pin, proc, n);
     }
   return { user, mm, pin };
 });
@@ -470,7 +474,8 @@ function checkAccounting(w: World, out: Out): void {
   out.push(...userAccounting(w.users, sums));
   const { mm, pin } = sums;
   for (const p of Object.values(w.procs)) {
-    const wl = mm.get(p.pid) ?? 0, wp = pin.get(p.pid) ?? 0;
+    const k = procKey(p.pid, p.serial);
+    const wl = mm.get(k) ?? 0, wp = pin.get(k) ?? 0;
     if (p.lockedPages !== wl) v(out, 'accounting-balance', `pid ${p.pid} has locked_vm ${p.lockedPages} pages but its MM-accounted pages pin ${wl}`);
     if (p.pinnedPages !== wp) v(out, 'accounting-balance', `pid ${p.pid} has pinned_vm ${p.pinnedPages} pages but its pages objects pin ${wp}`);
   }
