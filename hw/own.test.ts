@@ -8,8 +8,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lcg } from './testutil.js';
-import { ARM_LPAE_S2, MOCK, PtFormat, VTD_SL, depthsForSizes } from './format.js';
+import { PT_CASES, clusteredAddr, lcg } from './testutil.js';
+import { VTD_SL, depthsForSizes } from './format.js';
 import { PageTable, PtNode, emptyTable, map, mapRuns, unmap, type MapRun } from './pagetable.js';
 import { runs } from './ptiter.js';
 import { closeEpoch, newEpoch, openEpoch, type HwUndo } from './own.js';
@@ -85,18 +85,12 @@ function checkStructure(pt: PageTable): void {
   assert.equal([...pt.leaves], leaves);
 }
 
-const cases: [PtFormat, bigint, bigint[]][] = [
-  [VTD_SL, VTD_SL.pageSizes, [0x1000n, 0x200000n, 0x40000000n]],
-  [ARM_LPAE_S2, 0x1000n | 0x200000n, [0x1000n, 0x200000n, 0x40000000n]],
-  [MOCK, MOCK.pageSizes, [0x800n, 0x100000n, 0x20000000n]],
-];
-
-for (const [f, sizes, units] of cases) {
+for (const [f, sizes, units] of PT_CASES) {
   test(`${f.name}: in-place epochs agree with persistent operations, roll back exactly, never touch an older epoch's table`, () => {
     const rnd = lcg(f.iovaBits * 131 + 7);
     const g = units[0]!;
     const big = units[2]!;
-    const addr = (): bigint => BigInt(1 + rnd(3)) * big + BigInt(rnd(5) - 2) * units[1]! + BigInt(rnd(9) - 4) * g;
+    const addr = clusteredAddr(rnd, units);
     let ref = emptyTable(f, depthsForSizes(f, sizes));
     let ip = ref;
     const older: { pt: PageTable; runs: string; digest: string }[] = [];

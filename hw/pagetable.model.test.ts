@@ -6,8 +6,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { lcg } from './testutil.js';
-import { ARM_LPAE_S2, MOCK, PtFormat, READ, RW, VTD_SL, WRITE, depthsForSizes } from './format.js';
+import { PT_CASES, clusteredAddr, lcg } from './testutil.js';
+import { READ, RW, WRITE, depthsForSizes } from './format.js';
 import { PageTable, PtNode, emptyTable, leafDepth, leafPfn, map, mapRuns, unmap, walk, type MapRun } from './pagetable.js';
 import { PtRun, runs } from './ptiter.js';
 
@@ -80,19 +80,12 @@ function checkStructure(pt: PageTable): void {
   assert.equal([...pt.leaves], leaves);
 }
 
-const cases: [PtFormat, bigint, bigint[]][] = [
-  [VTD_SL, VTD_SL.pageSizes, [0x1000n, 0x200000n, 0x40000000n]],
-  [ARM_LPAE_S2, 0x1000n | 0x200000n, [0x1000n, 0x200000n, 0x40000000n]],
-  [MOCK, MOCK.pageSizes, [0x800n, 0x100000n, 0x20000000n]],
-];
-
-for (const [f, sizes, units] of cases) {
+for (const [f, sizes, units] of PT_CASES) {
   test(`${f.name}: random map/unmap agrees with an interval reference`, () => {
     const rnd = lcg(f.iovaBits * 7919 + Number(sizes % 1000n));
     const g = units[0]!;
     const big = units[2]!;
-    // Addresses cluster around a few big-unit boundaries so huge leaves form and split.
-    const addr = (): bigint => BigInt(1 + rnd(3)) * big + BigInt(rnd(5) - 2) * units[1]! + BigInt(rnd(9) - 4) * g;
+    const addr = clusteredAddr(rnd, units);
     let pt = emptyTable(f, depthsForSizes(f, sizes));
     let ref: Iv[] = [];
     runChunks = 0;
@@ -136,7 +129,7 @@ for (const [f, sizes, units] of cases) {
   });
 }
 
-for (const [f, sizes, units] of cases) {
+for (const [f, sizes, units] of PT_CASES) {
   test(`${f.name}: mapRuns equals mapping its runs one by one, and leaves every older table as it was`, () => {
     const rnd = lcg(f.iovaBits * 31 + 5);
     const g = units[0]!;
