@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freezing, inPlaceStep, setFreeze, stateHash } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
-import { COPIERS, InPlace } from '../core/workingCopy.js';
+import { COPIERS } from '../core/workingCopy.js';
 import { makeStep, type HandlerTable } from '../core/step.js';
 import { SHALLOW_OPS, TABLE } from '../core/table.js';
 import { undoLog } from '../core/undo.js';
@@ -17,7 +17,7 @@ import { hwMapRuns, hwUnmap } from '../core/hwsync.js';
 import type { HwState } from '../hw/index.js';
 import type { Input } from '../events/index.js';
 import type { World } from '../core/world.js';
-import { T, runTrace } from './kit.js';
+import { T, firstMapCopy, runTrace } from './kit.js';
 
 function unfrozen(run: () => void): void {
   const was = freezing();
@@ -41,14 +41,7 @@ const unmap = (iova: string, length: number) => ({ op: 'IOMMU_IOAS_UNMAP', fd: '
 test('in place: a reused step rolled back after hw wrote its own table pages in place', () => {
   unfrozen(() => {
     const r = runTrace('x86-vtd', [...setup, { ...map('0x100000', 8192), expect: { ok: true } }]);
-    const input = {
-      op: 'IOMMU_IOAS_MAP', pid: 1,
-      f: { fd: Number(r.vars.get('$ifd')), ioas_id: Number(r.vars.get('$A')), flags: 5, user_va: r.vars.get('$buf'), length: 4096n, iova: 0x200000n, __reserved: 0 },
-    } as unknown as Input;
-    const own = new InPlace();
-    const first = COPIERS.IOMMU_IOAS_MAP!(r.world, input, own)!;
-    first.seal();
-    const w = first.world;
+    const { input, own, world: w } = firstMapCopy(r, 0x200000n);
     const d = w as unknown as { hw: HwState };
     const [dom] = [...d.hw.domains.entries()].find(([, , x]) => x.pt !== null && x.pt.leaves.some((n) => n > 0))!;
     const unit = d.hw.units[0]!.name;

@@ -8,12 +8,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { freezing, inPlaceStep, setFreeze, stateHash, step } from '../core/index.js';
 import { replayLines } from '../cli/replay.js';
-import { COPIERS, InPlace } from '../core/workingCopy.js';
+import { COPIERS } from '../core/workingCopy.js';
 import { ownsPages, type Pages, type PagesTable } from '../core/pages.js';
 import { ABSENT, undoLog } from '../core/undo.js';
-import type { Input } from '../events/index.js';
 import type { World } from '../core/world.js';
-import { T, fixtureFiles, genLines, readLines, runTrace } from './kit.js';
+import { T, firstMapCopy, fixtureFiles, genLines, readLines, runTrace } from './kit.js';
 
 interface Tally {
   /** Steps that returned the World they were given, written in place. */
@@ -168,14 +167,7 @@ test('in place: rollback of a reused copy puts back every field the MAP/UNMAP pa
       ...setup(true),
       { op: 'IOMMU_IOAS_MAP', fd: '$ifd', ioas_id: '$A', flags: ['FIXED_IOVA', 'READABLE'], user_va: '$buf', length: 8192, iova: '0x100000', expect: { ok: true } },
     ]);
-    const input = {
-      op: 'IOMMU_IOAS_MAP', pid: 1,
-      f: { fd: Number(r.vars.get('$ifd')), ioas_id: Number(r.vars.get('$A')), flags: 5, user_va: r.vars.get('$buf'), length: 4096n, iova: 0x200000n, __reserved: 0 },
-    } as unknown as Input;
-    const own = new InPlace();
-    const first = COPIERS.IOMMU_IOAS_MAP!(r.world, input, own)!;
-    first.seal();
-    const w = first.world;
+    const { input, own, world: w } = firstMapCopy(r, 0x200000n);
     const before = stateHash(w);
     const copy = COPIERS.IOMMU_IOAS_MAP!(w, input, own)!;
     assert.is(copy.world, w, 'the second op reuses the copy');

@@ -2,7 +2,8 @@
  * kit.ts: helpers for tests. `runTrace` runs entries written as trace-format objects
  * with `expect` and reports every divergence, so a rule under test reads the way a
  * fixture reads; `fixtureFiles`, `readLines` and `genLines` give whole traces, which
- * tests replay with the CLI's own `replayLines` (cli/replay.ts).
+ * tests replay with the CLI's own `replayLines` (cli/replay.ts). `firstMapCopy` starts
+ * an in-place stepper's working copy, for the tests of its reuse and rollback.
  */
 import { describeOutcome, expectOf, isTraceError, matchExpect, parseEntry, resolveEntry, type Bindings, type Outcome } from '../events/index.js';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initialWorld, resolvePlatform, step, type World } from '../core/index.js';
 import { generate } from '../cli/gen/index.js';
+import { COPIERS, InPlace } from '../core/workingCopy.js';
+import type { Input } from '../events/index.js';
 
 export interface Run {
   readonly world: World;
@@ -75,4 +78,20 @@ export function genLines(workload: string, entries: number, seed: number): strin
   const lines: string[] = [];
   generate(workload, { entries, seed, platform: 'x86-vtd' }, (l) => lines.push(l));
   return lines;
+}
+
+/**
+ * After a run that bound `$ifd`, `$A` and `$buf`: the input of a FIXED_IOVA MAP of 4 KiB
+ * of `$buf` at `iova`, an in-place stepper's state, and the World of that MAP's first
+ * (sealed) working copy; the next MAP copier call on that World with `own` reuses it.
+ */
+export function firstMapCopy(r: Run, iova: bigint): { input: Input; own: InPlace; world: World } {
+  const input = {
+    op: 'IOMMU_IOAS_MAP', pid: 1,
+    f: { fd: Number(r.vars.get('$ifd')), ioas_id: Number(r.vars.get('$A')), flags: 5, user_va: r.vars.get('$buf'), length: 4096n, iova, __reserved: 0 },
+  } as unknown as Input;
+  const own = new InPlace();
+  const first = COPIERS.IOMMU_IOAS_MAP!(r.world, input, own)!;
+  first.seal();
+  return { input, own, world: first.world };
 }
