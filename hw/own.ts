@@ -15,20 +15,6 @@ export interface HwUndo {
   record(target: object, key: PropertyKey, old: unknown): void;
 }
 
-/** Sets target[key] to `value` in place, recording the old value in `log` first when it changes. */
-export function change<T extends object, K extends keyof T>(log: HwUndo, target: T, key: K, value: T[K]): void {
-  if (target[key] === value) return;
-  log.record(target, key, target[key]);
-  target[key] = value;
-}
-
-/** Cuts `a` to length `n` (at most its length), recording the old length in `log` first (null: nobody can see `a` yet). */
-export function cut(a: unknown[], n: number, log: HwUndo | null): void {
-  if (n >= a.length) return;
-  log?.record(a, 'length', a.length);
-  a.length = n;
-}
-
 /** Tag for nodes made now: the open epoch, else 0. */
 export let epochTag = 0;
 /** Tag of the nodes that may be written in place: the open epoch, else -1 (none). */

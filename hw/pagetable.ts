@@ -28,7 +28,7 @@
 // `nodes` and `leaves` always equal what a full traversal would count.
 
 import { ENTRIES, PtFormat, RW, smallNumber, spanBytes } from './format.js';
-import { type HwUndo, change, cut, epochTag, undoSink, writableTag } from './own.js';
+import { type HwUndo, epochTag, undoSink, writableTag } from './own.js';
 
 /**
  * A leaf PTE, packed: pfn * 64 + depth * 8 + bits, where bits = READ | WRITE (+ DIRTY
@@ -129,13 +129,6 @@ const BLANK: readonly (readonly undefined[])[] = Array.from({ length: CHUNK + 1 
   a.length = n;
   return a;
 });
-
-/** The length of `a` without its trailing empty slots. */
-function filled(a: readonly unknown[]): number {
-  let n = a.length;
-  while (n > 0 && a[n - 1] === undefined) n--;
-  return n;
-}
 
 /** A fresh array of n empty slots. */
 const blank = <T>(n: number): (T | undefined)[] => BLANK[n]!.slice();
@@ -306,16 +299,32 @@ export class NodeEdit {
       for (let c = 0, m = this.owned; m !== 0; c++, m >>>= 1) {
         if ((m & 1) === 0) continue;
         const ch = chunks[c] as PtSlot[];
-        const n = filled(ch);
+        let n = ch.length;
+        while (n > 0 && ch[n - 1] === undefined) n--;
         if (n === 0) this.clear(c);
-        else cut(ch, n, this.logs(c) ? this.log : null);
+        else if (n < ch.length) {
+          if (this.logs(c)) this.log!.record(ch, 'length', ch.length);
+          ch.length = n;
+        }
       }
-      cut(chunks, filled(chunks), this.log);
+      let n = chunks.length;
+      while (n > 0 && chunks[n - 1] === undefined) n--;
+      if (n < chunks.length) {
+        if (this.log !== null) this.log.record(chunks, 'length', chunks.length);
+        chunks.length = n;
+      }
     }
     const page = this.page;
     if (page === undefined) return new PtNode(chunks, used, epochTag, epochTag === 0 ? 0 : this.owned);
-    change(this.log!, page, 'used', used);
-    change(this.log!, page, 'mask', this.owned);
+    const log = this.log!;
+    if (page.used !== used) {
+      log.record(page, 'used', page.used);
+      page.used = used;
+    }
+    if (page.mask !== this.owned) {
+      log.record(page, 'mask', page.mask);
+      page.mask = this.owned;
+    }
     return page;
   }
 }
@@ -379,10 +388,21 @@ function finish(pt: PageTable, op: Op, root: PtNode): PageTable {
   if (pt.tag === writableTag) {
     // The open epoch's table: written in place, each change recorded.
     const log = undoSink!;
-    change(log, pt, 'root', root);
-    change(log, pt, 'nodes', op.nodes);
+    if (pt.root !== root) {
+      log.record(pt, 'root', pt.root);
+      pt.root = root;
+    }
+    if (pt.nodes !== op.nodes) {
+      log.record(pt, 'nodes', pt.nodes);
+      pt.nodes = op.nodes;
+    }
     const leaves = pt.leaves as number[];
-    for (let d = 0; d < leaves.length; d++) change(log, leaves, d, op.leaves[d]!);
+    for (let d = 0; d < leaves.length; d++) {
+      if (leaves[d] !== op.leaves[d]) {
+        log.record(leaves, d, leaves[d]);
+        leaves[d] = op.leaves[d]!;
+      }
+    }
     return pt;
   }
   // An unchanged root means nothing changed, unless it was written in place.
